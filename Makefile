@@ -1,0 +1,82 @@
+# Patchbay. `make demo` runs the main job, `make test` runs every test;
+# both install what they need first (make deps).
+
+SHELL      := bash
+GO         ?= go
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE       ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+PKG        := patchbay.dev/firmware/buildinfo
+LDFLAGS    := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).Date=$(DATE)
+BINARIES   := agent/cmd/patchbay-agent gateway/cmd/patchbay-gateway tools/cmd/patchbay-release tools/cmd/patchbay-flash
+# os/arch[/variant]: GOARM for arm, GOMIPS for mips.
+TARGETS    := linux/amd64 linux/arm64 linux/arm/5 linux/arm/7 linux/mips/softfloat linux/mipsle/softfloat
+# Packages whose tests run again on emulated ARM and MIPS.
+EMULATED   := ./agent/... ./firmware/... ./boards/...
+# The agent's flash budget for linux/mipsle (bytes, stripped and xz -9).
+AGENT_MAX_BYTES    ?= 12500000
+AGENT_MAX_XZ_BYTES ?= 2900000
+
+export CGO_ENABLED := 0
+
+.PHONY: all deps build cross size test test-unit test-emulated vet bench demo clean
+
+all: build
+
+deps:
+	@bash testbench/deps.sh
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./,$(BINARIES))
+
+# dist/<os>-<arch>[-<variant>]/<binary>
+cross:
+	@set -e; for t in $(TARGETS); do \
+	  IFS=/ read -r os arch variant <<<"$$t"; \
+	  dir=dist/$$os-$$arch$${variant:+-$$variant}; mkdir -p $$dir; \
+	  env=(GOOS=$$os GOARCH=$$arch); \
+	  case $$arch in arm) env+=(GOARM=$$variant);; mips*) env+=(GOMIPS=$$variant);; esac; \
+	  for b in $(BINARIES); do \
+	    env "$${env[@]}" $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$dir/ ./$$b; \
+	  done; \
+	  echo "cross: $$dir"; \
+	done
+
+size: cross
+	@set -e; mkdir -p bench; out=bench/size.txt; \
+	{ echo "# patchbay-agent size per target (bytes; stripped with -s -w, -trimpath, CGO_ENABLED=0)"; \
+	  echo "# budget for linux-mipsle-softfloat: $(AGENT_MAX_BYTES) bytes, $(AGENT_MAX_XZ_BYTES) bytes xz -9"; \
+	  printf '%-26s %12s %12s\n' target bytes xz_bytes; \
+	  for d in dist/*/; do t=$$(basename $$d); f=$$d/patchbay-agent; \
+	    printf '%-26s %12d %12d\n' $$t $$(stat -c %s $$f) $$(xz -9 -c $$f | wc -c); done; } > $$out; \
+	cat $$out; \
+	read -r _ bytes xzbytes < <(grep '^linux-mipsle-softfloat ' $$out); \
+	if [ $$bytes -gt $(AGENT_MAX_BYTES) ] || [ $$xzbytes -gt $(AGENT_MAX_XZ_BYTES) ]; then \
+	  echo "size: patchbay-agent for linux/mipsle is $$bytes bytes ($$xzbytes xz), over the budget of $(AGENT_MAX_BYTES) ($(AGENT_MAX_XZ_BYTES) xz)" >&2; exit 1; \
+	fi; echo "size: agent within budget"
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	GOARCH=mips GOMIPS=softfloat $(GO) vet $(EMULATED)
+	GOARCH=arm GOARM=5 $(GO) vet $(EMULATED)
+
+test: deps vet test-unit test-emulated size
+
+# -race needs cgo on the host only.
+test-unit:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test-emulated:
+	GOARCH=arm GOARM=7 $(GO) test -count=1 -timeout 20m -exec qemu-arm-static $(EMULATED)
+	GOARCH=mipsle GOMIPS=softfloat $(GO) test -count=1 -timeout 20m -exec qemu-mipsel-static $(EMULATED)
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+demo: deps build
+	@bash testbench/demo.sh
+
+clean:
+	rm -rf bin dist
