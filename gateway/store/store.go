@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"patchbay.dev/firmware/telemetry"
+)
+
+// ErrNotFound is returned when a device does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store keeps the fleet's state and events.
+type Store interface {
+	// PutState records a device's retained state document, creating the
+	// device on first sight. An older document (by State.Time) than the
+	// one stored changes nothing.
+	PutState(ctx context.Context, st telemetry.State, received time.Time) error
+	// PutStatus records "online" or "offline".
+	PutStatus(ctx context.Context, tenant, device, status string, at time.Time) error
+	// AddEvents stores events idempotently by (tenant, device, seq): a
+	// redelivered event changes nothing. It returns the device's highest
+	// contiguous stored sequence number (every event 1..ack is stored),
+	// the value the gateway acknowledges on the device's ack topic.
+	AddEvents(ctx context.Context, tenant, device string, events []telemetry.Event, received time.Time) (ack uint64, err error)
+	// Devices lists devices matching the filter, ordered by tenant and id.
+	Devices(ctx context.Context, f DeviceFilter) ([]Device, error)
+	// Device returns one device or ErrNotFound.
+	Device(ctx context.Context, tenant, device string) (Device, error)
+	// Events returns a device's events with seq > after, oldest first, at
+	// most limit (0: a default of 100).
+	Events(ctx context.Context, tenant, device string, after uint64, limit int) ([]StoredEvent, error)
+	// Stats counts what the store holds, for health and metrics.
+	Stats(ctx context.Context) (Stats, error)
+	Close() error
+}
+
+// DeviceFilter selects devices; empty fields match everything.
+type DeviceFilter struct {
+	Tenant  string
+	Site    string
+	Board   string
+	Version string // firmware version of the device itself
+	Tag     string
+	Limit   int // 0: no limit
+}
+
+// Device is a device as the gateway knows it.
+type Device struct {
+	Tenant       string           `json:"tenant"`
+	ID           string           `json:"id"`
+	Site         string           `json:"site"`
+	Tags         []string         `json:"tags"`
+	Board        string           `json:"board"`
+	Version      string           `json:"version"` // firmware of the device itself
+	AgentVersion string           `json:"agent_version"`
+	Status       string           `json:"status"` // online, offline, or "" before the first status
+	LastSeen     time.Time        `json:"last_seen"`
+	Phase        string           `json:"phase"` // update state machine phase
+	AckSeq       uint64           `json:"ack_seq"`
+	State        *telemetry.State `json:"state,omitempty"` // last state document
+}
+
+// StoredEvent is an event with the time the gateway stored it.
+type StoredEvent struct {
+	Tenant   string          `json:"tenant"`
+	Device   string          `json:"device"`
+	Received time.Time       `json:"received"`
+	Event    telemetry.Event `json:"event"`
+}
+
+// Stats counts what the store holds.
+type Stats struct {
+	Devices int64 `json:"devices"`
+	Events  int64 `json:"events"`
+}
+
+// SelfVersion returns the firmware version of the device itself from its
+// state: the inventory component of kind "firmware" with id "self".
+func SelfVersion(st telemetry.State) string {
+	for _, c := range st.Inventory {
+		if c.ID == "self" && c.Kind == "firmware" {
+			return c.Version
+		}
+	}
+	return ""
+}
