@@ -21,3 +21,17 @@ type SNMPReader interface {
 	// Walk returns the variables under root in OID order.
 	Walk(ctx context.Context, root string) ([]SNMPVar, error)
 }
+
+// The values of SNMPVar.Type. Counter32, Gauge32 and Unsigned32 are all
+// "uint"; "null" and "opaque" are rare (NULL and Opaque values).
+const (
+	SNMPTypeOctets    = "octets"
+	SNMPTypeOID       = "oid"
+	SNMPTypeInt       = "int"
+	SNMPTypeUint      = "uint"
+	SNMPTypeCounter64 = "counter64"
+	SNMPTypeIPAddress = "ipaddress"
+	SNMPTypeTimeTicks = "timeticks"
+	SNMPTypeNull      = "null"
+	SNMPTypeOpaque    = "opaque"
+)
