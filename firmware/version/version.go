@@ -315,12 +315,19 @@ func numeric(s string, noLeadingZero bool) (uint64, bool) {
 	return n, err == nil
 }
 
-// parseDotted reads "23.05.3", "21.02.0-rc4", "W.15.08.0012", "V6.4": parts
+var gluedPre = regexp.MustCompile(`^(.*[0-9])((?:alpha|beta|rc|pre)[0-9]*)$`)
+
+// parseDotted reads "23.05.3", "21.02.0-rc4", "7.15rc2", "W.15.08.0012", "V6.4": parts
 // split on '.', each a number or a word; a '-' starts a pre-release that
 // sorts before the release; leading zeros do not matter ("05" == "5").
 func parseDotted(v string) (parsed, error) {
 	s := trimV(strings.TrimSpace(v))
 	core, pre, hasPre := strings.Cut(s, "-")
+	if !hasPre { // "7.15rc2": a pre-release glued to the last number (RouterOS)
+		if m := gluedPre.FindStringSubmatch(core); m != nil {
+			core, pre, hasPre = m[1], m[2], true
+		}
+	}
 	if core == "" {
 		return parsed{}, fmt.Errorf("%w: %q: no release numbers (dotted)", ErrInvalid, v)
 	}
