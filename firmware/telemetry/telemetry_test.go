@@ -44,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 		DeviceID: "rtr-1", Tenant: "acme", Site: "hq", Board: "openwrt-ath79-generic", AgentVersion: "1.0.0",
 		Time: at, Seq: 42,
 		Inventory: []Component{{ID: "self", Kind: "firmware", Board: "openwrt-ath79-generic", Version: "23.05.2"}},
-		Update: Update{Phase: "committed", LastOutcome: &Outcome{Result: "committed", At: at, ToVersion: "23.05.3"}},
+		Update:    Update{Phase: "committed", LastOutcome: &Outcome{Result: "committed", At: at, ToVersion: "23.05.3"}},
 	}
 	b, err := Marshal(state)
 	if err != nil {
