@@ -4,6 +4,12 @@
 //
 // Store is the one interface; its implementations live in subpackages
 // (sqlite, the embedded default; postgres, for scale) and all pass the same
-// conformance suite in storetest. Implementations are safe for concurrent
-// use.
+// conformance suite in storetest. Their schemas are versioned by the
+// migration package. Implementations are safe for concurrent use, keep
+// times to the microsecond and return them in UTC.
+//
+// The Check functions hold the rules every implementation applies to its
+// input; errors they return wrap ErrInvalid and are permanent. The store
+// is not responsible for decoding MQTT payloads (the gateway's ingest is)
+// nor for deciding what a device should run (policies and rollouts are).
 package store
