@@ -1,0 +1,5 @@
+package services
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
