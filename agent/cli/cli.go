@@ -23,6 +23,7 @@ func root() *command.Command {
 		Short: "Patchbay's device agent: discover firmware, verify signed updates, install A/B, report.",
 		Subcommands: []*command.Command{
 			checkConfig(),
+			inventory(),
 			command.Version(binary),
 		},
 	}
