@@ -29,8 +29,8 @@
 //	  metadata/timestamp.json
 //	  metadata/V.snapshot.json    consistent-snapshot names (V = version)
 //	  metadata/V.targets.json     … and V.ROLE.json per delegated role
-//	  targets/DIR/SHA256.NAME     images under every hash (consistent snapshots);
-//	  targets/DIR/SHA512.NAME     DIR/NAME is the target path
+//	  targets/DIR/SHA256.NAME     images under their SHA-256 (consistent snapshots);
+//	                              DIR/NAME is the target path
 //	KEYS/ROLE-KEYID.pem           PKCS#8 private keys, mode 0600, dir 0700
 //	ROOTKEYS/root-KEYID.pem       (KEYS unless given; keep it offline)
 //
