@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"patchbay.dev/agent/config"
+	"patchbay.dev/agent/tufcli"
 	"patchbay.dev/tools/command"
 )
 
@@ -24,6 +25,7 @@ func root() *command.Command {
 		Subcommands: []*command.Command{
 			checkConfig(),
 			inventory(),
+			tufcli.Command(),
 			command.Version(binary),
 		},
 	}
