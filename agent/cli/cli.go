@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"patchbay.dev/agent/config"
+	"patchbay.dev/agent/report"
 	"patchbay.dev/agent/tufcli"
 	"patchbay.dev/tools/command"
 )
@@ -26,6 +27,7 @@ func root() *command.Command {
 			checkConfig(),
 			inventory(),
 			tufcli.Command(),
+			report.StateCommand(),
 			command.Version(binary),
 		},
 	}

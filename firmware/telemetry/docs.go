@@ -69,6 +69,15 @@ const (
 	EventInfo     = "info"
 )
 
+// ReasonEventsDropped is the Reason of the info event that stands for a run
+// of progress events a device's outbox dropped when full: its Seq is the
+// run's last number and Data[DataFirstSeq] the run's first. The gateway
+// counts the whole run as delivered, so its acknowledgement moves on.
+const (
+	ReasonEventsDropped = "events-dropped"
+	DataFirstSeq        = "first_seq"
+)
+
 // Event is one thing that happened on a device, numbered by the device.
 type Event struct {
 	Schema  int               `cbor:"schema" json:"schema"`

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"patchbay.dev/firmware/telemetry"
@@ -84,4 +85,52 @@ func EventsLimit(limit int) (int, error) {
 	default:
 		return min(limit, MaxEventsLimit), nil
 	}
+}
+
+// MaxDroppedRun bounds the run of sequence numbers one events-dropped
+// event may stand for.
+const MaxDroppedRun = 1 << 20
+
+// ExpandDropped returns events with every telemetry.ReasonEventsDropped
+// event preceded by placeholders for the rest of the run it stands for
+// (Data[telemetry.DataFirstSeq] .. Seq-1), so that the run counts as
+// stored and the device's acknowledgement moves past it. A marker whose
+// first_seq is missing, malformed, not below Seq or too far below is kept
+// as an ordinary event.
+func ExpandDropped(events []telemetry.Event) []telemetry.Event {
+	var out []telemetry.Event
+	for i, ev := range events {
+		first, ok := droppedFrom(ev)
+		if !ok {
+			if out != nil {
+				out = append(out, ev)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]telemetry.Event, 0, len(events)+int(ev.Seq-first)), events[:i]...)
+		}
+		for seq := first; seq < ev.Seq; seq++ {
+			out = append(out, telemetry.Event{
+				Schema: ev.Schema, Seq: seq, Time: ev.Time, Type: telemetry.EventInfo,
+				Reason: telemetry.ReasonEventsDropped, Message: "dropped by the device's outbox when it was full",
+			})
+		}
+		out = append(out, ev)
+	}
+	if out == nil {
+		return events
+	}
+	return out
+}
+
+func droppedFrom(ev telemetry.Event) (uint64, bool) {
+	if ev.Reason != telemetry.ReasonEventsDropped {
+		return 0, false
+	}
+	first, err := strconv.ParseUint(ev.Data[telemetry.DataFirstSeq], 10, 64)
+	if err != nil || first == 0 || first >= ev.Seq || ev.Seq-first > MaxDroppedRun {
+		return 0, false
+	}
+	return first, true
 }

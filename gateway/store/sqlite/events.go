@@ -28,6 +28,7 @@ func (s *Store) AddEvents(ctx context.Context, tenant, device string, events []t
 	if err := store.CheckEvents(tenant, device, events, received); err != nil {
 		return 0, err
 	}
+	events = store.ExpandDropped(events)
 	if len(events) == 0 {
 		return s.storedAck(ctx, tenant, device)
 	}

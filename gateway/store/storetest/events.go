@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"patchbay.dev/firmware/telemetry"
 	"patchbay.dev/gateway/store"
 )
 
@@ -49,6 +50,24 @@ func testRedelivery(t *testing.T, s store.Store) {
 	}
 	checkEvents(t, s, "acme", "rtr-1", stored("acme", "rtr-1", at(10), newEvents(1, 2, 3)...))
 	checkStats(t, s, store.Stats{Devices: 1, Events: 3})
+}
+
+// testDroppedRun: a device's outbox replaced progress events 3..9 by one
+// events-dropped marker numbered 9; the run counts as stored.
+func testDroppedRun(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustAddEvents(t, s, "acme", "dropper", at(0), 1, 2, 11)
+	marker := telemetry.Event{Seq: 10, Time: at(1), Type: telemetry.EventInfo, Reason: telemetry.ReasonEventsDropped,
+		Data: map[string]string{telemetry.DataFirstSeq: "3"}}
+	ack, err := s.AddEvents(ctx, "acme", "dropper", []telemetry.Event{marker}, at(1))
+	if err != nil || ack != 11 {
+		t.Errorf("AddEvents(events-dropped 3..10) = %d, %v; want ack 11", ack, err)
+	}
+	bad := telemetry.Event{Seq: 20, Time: at(2), Type: telemetry.EventInfo, Reason: telemetry.ReasonEventsDropped,
+		Data: map[string]string{telemetry.DataFirstSeq: "not a number"}}
+	if ack, err := s.AddEvents(ctx, "acme", "dropper", []telemetry.Event{bad}, at(2)); err != nil || ack != 11 {
+		t.Errorf("AddEvents(malformed marker 20) = %d, %v; want ack 11 (kept as an ordinary event)", ack, err)
+	}
 }
 
 func testGaps(t *testing.T, s store.Store) {

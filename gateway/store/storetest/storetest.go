@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsInOrder", testEventsInOrder},
 		{"Redelivery", testRedelivery},
 		{"Gaps", testGaps},
+		{"DroppedRun", testDroppedRun},
 		{"EventsBeforeState", testEventsBeforeState},
 		{"NoEvents", testNoEvents},
 		{"Invalid", testInvalid},
