@@ -69,6 +69,10 @@ func (r *Reporter) onAck(payload []byte) {
 	if r.ob.Acked() > before {
 		r.mu.Lock()
 		r.lastAck = time.Now()
+		if r.ackMoved != nil {
+			close(r.ackMoved)
+			r.ackMoved = nil
+		}
 		r.mu.Unlock()
 		r.kick()
 	}

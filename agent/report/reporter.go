@@ -90,6 +90,7 @@ type Reporter struct {
 	epoch     uint64           // connections announced so far
 	state     *telemetry.State // the last PublishState
 	lastAck   time.Time        // when the outbox's ack last moved
+	ackMoved  chan struct{}    // closed and replaced when the ack moves
 }
 
 type topics struct {
