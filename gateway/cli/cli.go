@@ -19,6 +19,8 @@ func root() *command.Command {
 		Name:  binary,
 		Short: "Patchbay's central side: MQTT ingest, fleet store, policies, rollouts, API.",
 		Subcommands: []*command.Command{
+			serve(),
+			pkiCommand(),
 			command.Version(binary),
 		},
 	}
