@@ -203,6 +203,9 @@ func (r *Reporter) clientOptions(ctx context.Context) *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().
 		AddBroker(r.broker.URL).
 		SetClientID(ClientID(r.tenant, r.device)).
+		// The gateway's identity scheme: with client certificates the
+		// broker takes it from the certificate; without, from this.
+		SetUsername(r.tenant + "/" + r.device).
 		SetCleanSession(false).
 		SetOrderMatters(false).
 		SetStore(newMemoryStore()).
