@@ -103,7 +103,11 @@ type SerialPort struct {
 // Policy is the device's local view of patch policy; the gateway's desired
 // state can narrow it.
 type Policy struct {
-	AutoApprove string   `yaml:"auto_approve"` // none, low, medium, high, critical
+	// AutoApprove is the lowest severity an update must have to install
+	// without an operator: none (every update), low, medium, high or
+	// critical. Updates for known-exploited vulnerabilities (KEV) always
+	// qualify.
+	AutoApprove string   `yaml:"auto_approve"`
 	Windows     []Window `yaml:"windows,omitempty"`
 	Reboot      string   `yaml:"reboot"` // immediate, in-window, operator
 }
@@ -134,7 +138,7 @@ func Default() Config {
 		},
 		TUF:       TUF{RefreshInterval: Duration(time.Hour)},
 		Discovery: Discovery{Interval: Duration(6 * time.Hour)},
-		Policy:    Policy{AutoApprove: "none", Reboot: "in-window"},
+		Policy:    Policy{AutoApprove: "critical", Reboot: "in-window"},
 	}
 }
 

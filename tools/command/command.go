@@ -155,12 +155,24 @@ func Version(binary string) *Command {
 	}
 }
 
-// ExitCode maps an Execute error to a process exit status:
-// 0 for nil, 2 for usage errors, 130 for cancellation, 1 otherwise.
+// StatusError is an outcome a command reports with its own exit status.
+type StatusError struct {
+	Status int
+	Err    error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// ExitCode maps an Execute error to a process exit status: 0 for nil, a
+// StatusError's own, 2 for usage errors, 130 for cancellation, 1 otherwise.
 func ExitCode(err error) int {
+	var se *StatusError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &se):
+		return se.Status
 	case errors.Is(err, ErrUsage):
 		return 2
 	case errors.Is(err, context.Canceled):

@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"patchbay.dev/agent/install"
+	"patchbay.dev/boards"
+	"patchbay.dev/firmware/bootenv"
+	"patchbay.dev/firmware/slot"
+)
+
+// newEngine builds the install engine from the board profile: its U-Boot
+// environment, its slots, how it reboots and its health checks.
+func (d *Daemon) newEngine(ctx context.Context, cmdline string) (*install.Engine, error) {
+	p := d.profile
+	opts := install.Options{
+		Dir:      filepath.Join(d.cfg.StateDir, "install"),
+		Board:    p,
+		Fetcher:  d.tuf,
+		Lookup:   install.CachedLookup(d.tuf),
+		Checks:   install.Checks(p.Health, d.cfg.Health),
+		Reporter: engineReporter{d},
+		Logger:   d.log,
+		Apps:     install.AppOptions{Dir: filepath.Join(d.cfg.StateDir, "apps")},
+	}
+	if d.rep != nil {
+		opts.Roundtrip = d.rep.Roundtrip
+	} else {
+		opts.Checks = withoutRoundtrip(opts.Checks)
+	}
+	if p.Reboot.Method == boards.RebootCommand {
+		opts.Rebooter = install.CommandRebooter(p.Reboot.Command)
+	}
+	if p.Boot.Loader == boards.LoaderUBoot && p.Boot.UBootEnv != nil {
+		env, err := openEnv(*p.Boot.UBootEnv)
+		if err != nil {
+			return nil, fmt.Errorf("board %s: boot environment: %w", p.ID, err)
+		}
+		opts.Env = env
+		opts.Slots = map[string]slot.Slot{}
+		for _, s := range p.Boot.Slots {
+			sl, err := openSlot(ctx, s.Name, s.Devices["firmware"], filepath.Join(d.cfg.StateDir, "install", "slot-"+s.Name+".head"))
+			if err != nil {
+				return nil, fmt.Errorf("board %s: slot %s: %w", p.ID, s.Name, err)
+			}
+			opts.Slots[s.Name] = sl
+		}
+		if cmdline == "" {
+			cmdline = "/proc/cmdline"
+		}
+		opts.Booted = install.CmdlineBooted(cmdline, p.Boot.SlotVariable)
+	}
+	return install.New(opts)
+}
+
+// withoutRoundtrip drops the gateway round trip when the agent has no
+// broker to make it with.
+func withoutRoundtrip(checks []install.Check) []install.Check {
+	out := checks[:0:0]
+	for _, c := range checks {
+		if c.Kind != install.CheckRoundtrip {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func openEnv(u boards.UBootEnv) (*bootenv.Store, error) {
+	var cfg bootenv.Config
+	for _, c := range u.Copies {
+		dev, err := resolveMTD(c.Device)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Copies = append(cfg.Copies, bootenv.Location{Device: dev, Offset: int64(c.Offset), Size: int64(u.Size), SectorSize: int64(c.SectorSize)})
+	}
+	return bootenv.New(cfg)
+}
+
+// openSlot opens a slot by its device: "mtd:NAME", a block device, or a
+// regular file (whose current size is its capacity).
+func openSlot(ctx context.Context, name, device, head string) (slot.Slot, error) {
+	if device == "" {
+		return nil, errors.New("the profile names no firmware device")
+	}
+	if strings.HasPrefix(device, "mtd:") {
+		dev, err := resolveMTD(device)
+		if err != nil {
+			return nil, err
+		}
+		return slot.OpenMTD(ctx, name, dev)
+	}
+	fi, err := os.Stat(device)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&os.ModeDevice != 0 {
+		b, err := slot.OpenBlock(ctx, name, device)
+		if err != nil {
+			return nil, err
+		}
+		return install.NewResumable(b, head), nil
+	}
+	return install.NewResumable(slot.NewFile(name, device, fi.Size()), head), nil
+}
+
+// resolveMTD turns "mtd:NAME" into /dev/mtdN by the kernel's partition
+// table in /proc/mtd; other devices are returned as they are.
+func resolveMTD(device string) (string, error) {
+	name, ok := strings.CutPrefix(device, "mtd:")
+	if !ok {
+		return device, nil
+	}
+	f, err := os.Open("/proc/mtd")
+	if err != nil {
+		return "", fmt.Errorf("find MTD partition %q: %w", name, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// mtd3: 00020000 00010000 "u-boot-env"
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 4 && strings.Trim(fields[3], `"`) == name {
+			return "/dev/" + strings.TrimSuffix(fields[0], ":"), nil
+		}
+	}
+	return "", fmt.Errorf("no MTD partition named %q in /proc/mtd", name)
+}
