@@ -205,7 +205,7 @@ func (r *Reporter) clientOptions(ctx context.Context) *mqtt.ClientOptions {
 		SetClientID(ClientID(r.tenant, r.device)).
 		// The gateway's identity scheme: with client certificates the
 		// broker takes it from the certificate; without, from this.
-		SetUsername(r.tenant + "/" + r.device).
+		SetUsername(r.tenant+"/"+r.device).
 		SetCleanSession(false).
 		SetOrderMatters(false).
 		SetStore(newMemoryStore()).
