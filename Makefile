@@ -75,8 +75,8 @@ test-unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 test-emulated:
-	GOARCH=arm GOARM=7 $(GO) test -short -count=1 -timeout 20m -exec qemu-arm-static $(EMULATED)
-	GOARCH=mipsle GOMIPS=softfloat $(GO) test -short -count=1 -timeout 20m -exec qemu-mipsel-static $(EMULATED)
+	PATCHBAY_TEST_EXEC=qemu-arm-static GOARCH=arm GOARM=7 $(GO) test -short -count=1 -timeout 20m -exec qemu-arm-static $(EMULATED)
+	PATCHBAY_TEST_EXEC=qemu-mipsel-static GOARCH=mipsle GOMIPS=softfloat $(GO) test -short -count=1 -timeout 20m -exec qemu-mipsel-static $(EMULATED)
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...

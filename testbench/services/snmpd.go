@@ -99,6 +99,11 @@ type SNMPD struct {
 }
 
 // recordedModules are the only agent modules loaded when Vars are served:
+// TestExecEnv names the emulator a cross-built test binary runs under
+// (the Makefile sets it with go test -exec, e.g. qemu-arm-static), so that
+// snmpd can start the test binary as its pass_persist helper.
+const TestExecEnv = "PATCHBAY_TEST_EXEC"
+
 // pass_persist for the variables, and what access control and SNMPv3 users
 // need. snmpd -Dmib_init -H lists the module names.
 const recordedModules = "pass_persist,vacm_conf,usmConf,usmUser"
@@ -148,6 +153,15 @@ func StartSNMPD(t testing.TB, cfg SNMPDConfig) *SNMPD {
 		passPersist, err = os.Executable()
 		if err != nil || strings.ContainsAny(passPersist, " \t") {
 			t.Fatalf("start snmpd: test binary %q (%v) cannot be a pass_persist command", passPersist, err)
+		}
+		// A test binary built for another architecture runs under the
+		// emulator go test -exec used; snmpd must start it the same way.
+		if emu := os.Getenv(TestExecEnv); emu != "" {
+			path, err := exec.LookPath(emu)
+			if err != nil {
+				t.Fatalf("start snmpd: %s=%s: %v (install Debian package qemu-user-static)", TestExecEnv, emu, err)
+			}
+			passPersist = path + " " + passPersist
 		}
 		varsPath := filepath.Join(dir, "vars.tsv")
 		if err := writePassVars(varsPath, vars); err != nil {
