@@ -98,12 +98,12 @@ type SNMPD struct {
 	p  *process // nil once stopped
 }
 
-// recordedModules are the only agent modules loaded when Vars are served:
 // TestExecEnv names the emulator a cross-built test binary runs under
 // (the Makefile sets it with go test -exec, e.g. qemu-arm-static), so that
 // snmpd can start the test binary as its pass_persist helper.
 const TestExecEnv = "PATCHBAY_TEST_EXEC"
 
+// recordedModules are the only agent modules loaded when Vars are served:
 // pass_persist for the variables, and what access control and SNMPv3 users
 // need. snmpd -Dmib_init -H lists the module names.
 const recordedModules = "pass_persist,vacm_conf,usmConf,usmUser"
