@@ -41,8 +41,8 @@ type TargetInfo struct {
 	MetaErr string            `json:"patchbay_error,omitempty"`
 }
 
-// Add reads an image from src, streaming it once through SHA-256 and
-// SHA-512 into the public targets directory, and records it as target
+// Add reads an image from src, streaming it once through SHA-256 into
+// the public targets directory, and records it as target
 // img.Name in img.Role with img.Meta. Save or Publish signs the change.
 func (r *Repo) Add(ctx context.Context, src io.Reader, img Image) (TargetInfo, error) {
 	role := img.Role

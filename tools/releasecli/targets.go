@@ -141,7 +141,7 @@ func (e *env) addCmd() *command.Command {
 		Args:  "IMAGE",
 		Short: "add an image file (or - for stdin) as a target with its patchbay metadata",
 		Long: `
-Streams IMAGE once through SHA-256 and SHA-512 into the public targets
+Streams IMAGE once through SHA-256 into the public targets
 directory and records it as a target (named --name, default the file's base
 name) with its patchbay metadata, signed into the targets role or, with --role,
 a delegated role whose paths must cover the name. The metadata comes from
