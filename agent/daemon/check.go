@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -79,7 +80,16 @@ func (d *Daemon) checkAndInstall(ctx context.Context) error {
 // its severity reaches policy.auto_approve or it closes a known-exploited
 // vulnerability. Configured maintenance windows hand the decision to the
 // gateway, which schedules installs inside them.
+//
+// A target this device already tried and rolled back (the same name and
+// signed hash) is not chosen again: it would fail the same way, and every
+// start and every refresh would take the device through another trial
+// boot. A newer target, or the gateway's assignment, is still installed.
 func (d *Daemon) approve(t trust.Target) error {
+	if j, err := d.engine.Status(); err == nil && j != nil && j.State == install.StateRolledBack &&
+		j.Target.Name == t.Name && j.Target.SHA256 == hex.EncodeToString(t.Hashes["sha256"]) {
+		return fmt.Errorf("%w: %s was rolled back on this device (%s)", ErrNotApproved, t.Name, j.Reason)
+	}
 	if len(d.cfg.Policy.Windows) > 0 {
 		return fmt.Errorf("%w: maintenance windows are configured; the gateway assigns updates", ErrNotApproved)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"patchbay.dev/agent/install"
 	"patchbay.dev/boards"
@@ -34,10 +35,14 @@ func (d *Daemon) newEngine(ctx context.Context, cmdline string) (*install.Engine
 	} else {
 		opts.Checks = withoutRoundtrip(opts.Checks)
 	}
+	opts.TrialTimeout = trialTimeout(opts.Checks)
 	if p.Reboot.Method == boards.RebootCommand {
 		opts.Rebooter = install.CommandRebooter(p.Reboot.Command)
 	}
-	if p.Boot.Loader == boards.LoaderUBoot && p.Boot.UBootEnv != nil {
+	if p.Boot.Loader == boards.LoaderUBoot && p.Boot.UBootEnv != nil && !singleImageSlots(p) {
+		d.log.Warn("firmware updates unsupported: each slot must have one firmware or rootfs device", "board", p.ID)
+	}
+	if p.Boot.Loader == boards.LoaderUBoot && p.Boot.UBootEnv != nil && singleImageSlots(p) {
 		env, err := openEnv(*p.Boot.UBootEnv)
 		if err != nil {
 			return nil, fmt.Errorf("board %s: boot environment: %w", p.ID, err)
@@ -45,7 +50,7 @@ func (d *Daemon) newEngine(ctx context.Context, cmdline string) (*install.Engine
 		opts.Env = env
 		opts.Slots = map[string]slot.Slot{}
 		for _, s := range p.Boot.Slots {
-			sl, err := openSlot(ctx, s.Name, s.Devices["firmware"], filepath.Join(d.cfg.StateDir, "install", "slot-"+s.Name+".head"))
+			sl, err := openSlot(ctx, s.Name, slotDevice(s), filepath.Join(d.cfg.StateDir, "install", "slot-"+s.Name+".head"))
 			if err != nil {
 				return nil, fmt.Errorf("board %s: slot %s: %w", p.ID, s.Name, err)
 			}
@@ -57,6 +62,50 @@ func (d *Daemon) newEngine(ctx context.Context, cmdline string) (*install.Engine
 		opts.Booted = install.CmdlineBooted(cmdline, p.Boot.SlotVariable)
 	}
 	return install.New(opts)
+}
+
+// defaultCheckTimeout is what a check without a timeout gets, as in
+// install.
+const defaultCheckTimeout = 30 * time.Second
+
+// trialTimeout is how long a trial boot may take to pass its health checks:
+// the sum of their timeouts, so every check gets its whole timeout to
+// pass, failed rounds repeating until then. The profile's and the
+// configuration's timeouts bound the trial; without this, a check that
+// fails at once kept the device on the new slot for the engine's default
+// of 5 minutes whatever the profile said. 0 (no checks) leaves the
+// engine's default.
+func trialTimeout(checks []install.Check) time.Duration {
+	var total time.Duration
+	for _, c := range checks {
+		if c.Timeout > 0 {
+			total += c.Timeout
+		} else {
+			total += defaultCheckTimeout
+		}
+	}
+	return total
+}
+
+// slotDevice is where a slot's whole image goes: its "firmware" device,
+// else its "rootfs" device.
+func slotDevice(s boards.Slot) string {
+	if dev := s.Devices["firmware"]; dev != "" {
+		return dev
+	}
+	return s.Devices["rootfs"]
+}
+
+// singleImageSlots reports whether every slot takes one image on one
+// device; slots split over several devices (kernel + rootfs) need an image
+// format that carries both, which this agent does not install yet.
+func singleImageSlots(p *boards.Profile) bool {
+	for _, s := range p.Boot.Slots {
+		if slotDevice(s) == "" || len(s.Devices) != 1 {
+			return false
+		}
+	}
+	return len(p.Boot.Slots) > 0
 }
 
 // withoutRoundtrip drops the gateway round trip when the agent has no
