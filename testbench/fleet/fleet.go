@@ -123,7 +123,7 @@ func (d *device) run(ctx context.Context) error {
 	ackTopic := telemetry.Topic(cfg.Tenant, d.id, telemetry.KindAck)
 	opts := mqtt.NewClientOptions().
 		AddBroker(cfg.BrokerURL).
-		SetClientID("sim-" + cfg.Tenant + "-" + d.id).
+		SetClientID("sim-"+cfg.Tenant+"-"+d.id).
 		SetCleanSession(false).
 		SetOrderMatters(false).
 		SetKeepAlive(30*time.Second).
