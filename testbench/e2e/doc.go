@@ -1,0 +1,14 @@
+// Package e2e holds Patchbay's end-to-end proofs: real agents
+// (agent/report with agent/outbox) and a real gateway ingest
+// (gateway/ingest with the SQLite store) talking through a real broker
+// (mosquitto, started by testbench/services), with faults injected from
+// outside: the broker killed with SIGKILL, agents restarted on the same
+// outbox directory.
+//
+// It has no API; everything is in its tests. They need mosquitto
+// (Debian's mosquitto package) and run with plain `go test`, -race
+// included. The broker outage test takes its 30 s outage plus the agents'
+// reconnect back-off, ~40–50 s in all. BenchmarkAddEventsPerCall measures
+// the store the way the ingester uses it (bench/RESULTS-telemetry.md);
+// testbench/cmd/ingestbench measures the whole ingest path.
+package e2e
