@@ -86,13 +86,7 @@ func benchEngine(dev *sim.Device, state string, client *trust.Client) (*Engine, 
 		Booted:   CmdlineBooted(dev.CmdlinePath(), sim.SlotVariable),
 		Rebooter: RebootFunc(func(context.Context) error { return nil }),
 		Fetcher:  client, Lookup: CachedLookup(client),
-		CheckpointBytes: checkpointMiB() << 20,
 	})
-}
-
-func checkpointMiB() int64 {
-	n, _ := strconv.ParseInt(os.Getenv("XCP"), 10, 64)
-	return n
 }
 
 func benchClient(state, metadataURL, targetsURL string) (*trust.Client, error) {

@@ -9,8 +9,9 @@
 //
 //	firmware: idle → downloading → staged → switching → rebooting → trial → committing → committed
 //	app:      idle → downloading → staged → switching → restarting → trial → committing → committed
-//	          downloading, staged, switching → failed          (the old version never stopped)
-//	          rebooting, restarting, trial, committing → rolling-back → rolled-back
+//	          downloading, staged → failed           (the old version never stopped)
+//	          switching → failed                     (only while the switch is known not written)
+//	          switching, rebooting, restarting, trial, committing → rolling-back → rolled-back
 //
 // Every transition is written to the journal before it takes effect.
 // Every state caps how often its work may start (a restart after a power

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"patchbay.dev/boards"
@@ -100,7 +102,8 @@ type Options struct {
 
 	// Checks must pass in a trial before an update is committed (see
 	// Checks). Roundtrip is the mqtt-roundtrip check: a message to the
-	// gateway and its answer.
+	// gateway and its answer; if no check is of that kind, one named
+	// "gateway" is added.
 	Checks    []Check
 	Roundtrip func(ctx context.Context) error
 	// HTTPClient runs http checks; nil means one of the Engine's own
@@ -184,6 +187,12 @@ func New(opts Options) (*Engine, error) {
 	if e.opts.RetryWait == 0 {
 		e.opts.RetryWait = 5 * time.Second
 	}
+	if !slices.ContainsFunc(e.opts.Checks, func(c Check) bool { return c.Kind == CheckRoundtrip }) && e.opts.Roundtrip != nil {
+		e.opts.Checks = append(slices.Clip(e.opts.Checks), Check{Name: "gateway", Kind: CheckRoundtrip})
+	}
+	if len(e.opts.Checks) == 0 {
+		e.log.Warn("no health checks: a trial boot commits as soon as the agent runs on it", "board", opts.Board.ID)
+	}
 	return e, nil
 }
 
@@ -240,7 +249,9 @@ func (e *Engine) Install(ctx context.Context, req Request) (Outcome, error) {
 // agent or a reboot: a download continues from its checkpoint, a trial
 // boot is checked and committed or rolled back. With no update in
 // progress it returns the last outcome (StateIdle if there was none) and
-// no error; an unfinished report is sent again.
+// no error; an unfinished report is sent again. Each call counts as an
+// attempt of the current state: after a reboot was asked for, call it
+// once the system has restarted, not while waiting for the reboot.
 func (e *Engine) Resume(ctx context.Context) (Outcome, error) {
 	j, err := e.jf.load()
 	if errors.Is(err, ErrJournalCorrupt) {
@@ -382,6 +393,13 @@ func (e *Engine) advance(ctx context.Context, j *Journal, to State, reason Reaso
 		j.Detail = why.Error()
 	}
 	if err := e.save(j); err != nil {
+		if to.Final() {
+			// The outcome cannot be recorded (a full state directory):
+			// tell the gateway at least; the journal keeps the last state.
+			o := j.Outcome()
+			o.Detail = strings.TrimPrefix(o.Detail+"; not recorded: "+err.Error(), "; ")
+			e.result(ctx, o)
+		}
 		j.State = from
 		return err
 	}

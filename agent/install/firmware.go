@@ -246,40 +246,54 @@ func (e *Engine) fwStaged(ctx context.Context, j *Journal, to abSlot) (transitio
 
 // fwSwitch selects the new slot for a trial boot in one write of the
 // environment: the slot variable, upgrade_available=1 and bootcount=0,
-// plus what the board sets for that slot.
+// plus what the board sets for that slot. Before the write, a problem
+// fails the update (the environment is known not to select the new slot);
+// a write that fails leaves it unknown, so the update rolls back.
 func (e *Engine) fwSwitch(ctx context.Context, j *Journal, from, to abSlot) (transition, error) {
+	notSwitched := func(err error) (transition, error) {
+		if ctx.Err() != nil {
+			return transition{}, err
+		}
+		reason, transient := classify(err, ReasonBootEnvWrite)
+		if transient {
+			return transition{}, err
+		}
+		return transition{to: StateFailed, reason: reason, err: err}, nil
+	}
 	env, err := e.readEnv(ctx)
 	if err != nil {
-		return e.settle(ctx, j, err)
+		return notSwitched(err)
 	}
 	if e.switched(env, to) {
 		return transition{to: StateRebooting}, nil // written before the last stop
 	}
 	if err := checkPrepared(env); err != nil {
-		return e.settle(ctx, j, err)
+		return notSwitched(err)
 	}
 	if err := e.checkIdle(env, from); err != nil {
-		return e.settle(ctx, j, err)
+		return notSwitched(err)
 	}
 	if !e.verified {
 		// Never switch to a slot this process has not seen verify.
 		if err := slot.Verify(ctx, to.s, j.Target.Length, j.sum()); err != nil {
-			return e.settle(ctx, j, fail(ReasonVerification, fmt.Errorf("slot %s before switching: %w", to.Name, err)))
+			return notSwitched(fail(ReasonVerification, fmt.Errorf("slot %s before switching: %w", to.Name, err)))
 		}
 		e.verified = true
 	}
-	changes := e.selectChanges(to, "1")
-	if _, err := e.opts.Env.Apply(ctx, changes); err != nil {
+	if _, err := e.opts.Env.Apply(ctx, e.selectChanges(to, "1")); err != nil {
+		if ctx.Err() != nil {
+			return transition{}, err
+		}
 		// Apply writes all or nothing; read back which it was.
-		if after, rerr := e.opts.Env.Read(ctx); rerr == nil && e.switched(after, to) {
+		after, rerr := e.opts.Env.Read(ctx)
+		switch {
+		case rerr == nil && e.switched(after, to):
 			e.log.Warn("boot environment switched despite an error", "slot", to.Name, "err", err)
 			return transition{to: StateRebooting}, nil
+		case rerr == nil && !e.switched(after, to):
+			return notSwitched(fail(ReasonBootEnvWrite, fmt.Errorf("switch to slot %s: %w", to.Name, err)))
 		}
-		reason, _ := classify(err, ReasonBootEnvWrite)
-		if reason == ReasonWrite {
-			reason = ReasonBootEnvWrite
-		}
-		return e.settle(ctx, j, fail(reason, fmt.Errorf("switch to slot %s: %w", to.Name, err)))
+		return transition{to: StateRollingBack, reason: ReasonBootEnvWrite, err: fmt.Errorf("switch to slot %s: %w", to.Name, err)}, nil
 	}
 	e.log.Info("boot environment switched", "slot", to.Name, "to_version", j.Target.Version)
 	return transition{to: StateRebooting}, nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -368,6 +369,45 @@ func (p *powerCut) arm(e *Engine) {
 	}
 }
 
+// TestCutAfterSwitchRepeatedly cuts the power right after the switch of
+// the environment, before the journal records it, on every run: the
+// update must end rolled back with the old slot selected, never failed
+// with a trial pending (the campaign found that once).
+func TestCutAfterSwitchRepeatedly(t *testing.T) {
+	r := newRig(t)
+	tg := r.publish("1.0.1", false, sim.DefaultBoard, 1000)
+	cutBeforeRebooting := func(o *Engine, cancel context.CancelFunc) {
+		o.beforeSave = func(j *Journal) error {
+			if j.State == StateRebooting {
+				cancel()
+				return errPowerCut
+			}
+			return nil
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	e := r.engine()
+	cutBeforeRebooting(e, cancel)
+	out, err := e.Install(ctx, Request{Target: tg})
+	for i := 0; !out.State.Final(); i++ {
+		if i == 10 {
+			t.Fatalf("stuck in %s: %v", out.State, err)
+		}
+		if b := r.powerCycle(); i < 3 && b.Slot != "B" {
+			t.Fatalf("power cycle %d booted %s, want the trial of B", i, b.Slot)
+		}
+		ctx, cancel = context.WithCancel(t.Context())
+		e = r.engine()
+		cutBeforeRebooting(e, cancel)
+		out, err = e.Resume(ctx)
+	}
+	cancel()
+	if out.State != StateRolledBack || out.Reason != ReasonAttempts.With("switching") {
+		t.Fatalf("update = %+v, %v; want rolled-back, attempts-exceeded:switching", out, err)
+	}
+	r.expectRunning("A", "1.0.0")
+}
+
 func TestInstallBusyAndStatus(t *testing.T) {
 	r := newRig(t)
 	tg := r.publish("1.0.1", false, sim.DefaultBoard, 1000)
@@ -417,21 +457,19 @@ func TestTargetChangedWhileDownloading(t *testing.T) {
 func TestTrialAttemptsExceeded(t *testing.T) {
 	r := newRig(t)
 	tg := r.publish("1.0.1", false, sim.DefaultBoard, 1000)
-	hang := func(o *Options) {
-		o.Roundtrip = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
-		o.TrialTimeout = 10e9
-	}
 	if _, err := r.engine().Install(t.Context(), Request{Target: tg}); err != nil {
 		t.Fatal(err)
 	}
 	r.powerCycle()
-	// The agent is restarted (not the device) three times during the
-	// trial's health checks.
+	// The agent (not the device) is restarted three times while the
+	// trial's health checks run: the check stops the agent.
 	for range 3 {
-		ctx, cancel := context.WithTimeout(t.Context(), 50e6)
-		out, err := r.engine(hang).Resume(ctx)
+		ctx, cancel := context.WithCancel(t.Context())
+		out, err := r.engine(func(o *Options) {
+			o.Roundtrip = func(ctx context.Context) error { cancel(); <-ctx.Done(); return ctx.Err() }
+		}).Resume(ctx)
 		cancel()
-		if out.State != StateTrial || !errors.Is(err, context.DeadlineExceeded) {
+		if out.State != StateTrial || !errors.Is(err, context.Canceled) {
 			t.Fatalf("Resume stopped in the trial = %+v, %v", out, err)
 		}
 	}
@@ -461,6 +499,27 @@ func TestCorruptJournal(t *testing.T) {
 	if out, err := r.install(tg); err != nil || out.State != StateCommitted {
 		t.Fatalf("install after a corrupt journal = %+v, %v", out, err)
 	}
+}
+
+// TestFullStateDirectory checks that an outcome the journal cannot take
+// still reaches the reporter.
+func TestFullStateDirectory(t *testing.T) {
+	r := newRig(t)
+	tg := r.publish("1.0.1", false, "another-board", 100)
+	e := r.engine()
+	e.beforeSave = func(j *Journal) error {
+		if j.State.Final() {
+			return fmt.Errorf("write journal: %w", syscall.ENOSPC)
+		}
+		return nil
+	}
+	if _, err := e.Install(t.Context(), Request{Target: tg}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Install = %v, want ENOSPC", err)
+	}
+	if len(r.rec.results) != 1 || r.rec.results[0].Reason != ReasonWrongBoard || !strings.Contains(r.rec.results[0].Detail, "not recorded") {
+		t.Errorf("results = %+v, want wrong-board, not recorded", r.rec.results)
+	}
+	r.expectRunning("A", "1.0.0")
 }
 
 func TestNewRejectsRoundtripWithoutFunc(t *testing.T) {

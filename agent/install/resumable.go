@@ -69,9 +69,15 @@ func (r *Resumable) Create(ctx context.Context, length int64) (slot.Writer, erro
 	if err != nil {
 		return nil, fmt.Errorf("create slot %s: %w", r.Name(), err)
 	}
-	if err := syncDir(filepath.Dir(r.Path())); err != nil && !errors.Is(err, os.ErrInvalid) {
-		f.Close()
-		return nil, fmt.Errorf("create slot %s: %w", r.Name(), err)
+	// A file slot may have just been created: make its name durable too.
+	if st, err := f.Stat(); err != nil || st.Mode().IsRegular() {
+		if err == nil {
+			err = syncDir(filepath.Dir(r.Path()))
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("create slot %s: %w", r.Name(), err)
+		}
 	}
 	return r.writer(f, length, 0, nil), nil
 }

@@ -22,6 +22,23 @@ func TestResumableConformance(t *testing.T) {
 	})
 }
 
+// TestResumableBlockConformance runs the suite over a block-device slot
+// (a regular file of fixed size stands in for the device).
+func TestResumableBlockConformance(t *testing.T) {
+	slottest.Run(t, func(t *testing.T) slottest.Target {
+		dir := t.TempDir()
+		dev := filepath.Join(dir, "mmcblk0p3")
+		if err := os.WriteFile(dev, make([]byte, 1<<20+123), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b, err := slot.OpenBlock(t.Context(), "B", dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slottest.Target{Slot: NewResumable(b, filepath.Join(dir, "head"))}
+	})
+}
+
 func randomImage(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 7))
 	b := make([]byte, n)

@@ -52,7 +52,10 @@ var firmwareTable = map[State]rule{
 	StateIdle:        {next: []State{StateDownloading, StateFailed}, attempts: 1, exhausted: StateFailed},
 	StateDownloading: {next: []State{StateStaged, StateFailed}, attempts: 5, exhausted: StateFailed},
 	StateStaged:      {next: []State{StateSwitching, StateDownloading, StateFailed}, attempts: 3, exhausted: StateFailed},
-	StateSwitching:   {next: []State{StateRebooting, StateFailed}, attempts: 3, exhausted: StateFailed},
+	// A switch may have been written before a restart: only one known
+	// not to have happened fails; running out of attempts rolls back,
+	// which makes the environment select the old slot whatever it held.
+	StateSwitching:   {next: []State{StateRebooting, StateFailed, StateRollingBack}, attempts: 3, exhausted: StateRollingBack},
 	StateRebooting:   {next: []State{StateTrial, StateRollingBack}, attempts: 3, exhausted: StateRollingBack},
 	StateTrial:       {next: []State{StateCommitting, StateRollingBack}, attempts: 3, exhausted: StateRollingBack},
 	StateCommitting:  {next: []State{StateCommitted, StateRollingBack}, attempts: 5, exhausted: StateRollingBack},

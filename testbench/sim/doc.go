@@ -1,8 +1,10 @@
 // Package sim is a simulated A/B device for tests, the power-cut campaign
 // and demos: two file-backed firmware slots, a redundant file-backed U-Boot
 // environment written with firmware/bootenv (so fw_printenv -c reads it),
-// a model of U-Boot's boot counting that picks the slot to boot, and a
-// kernel command line file that tells the agent which slot is running.
+// a model of U-Boot's boot counting that picks the slot to boot, a kernel
+// command line file that tells the agent which slot is running, and a
+// health file ("ok" or "fails") and HTTP handler that say whether the
+// running image is healthy.
 //
 // The boot loader model is U-Boot's CONFIG_BOOTCOUNT_LIMIT with
 // CONFIG_BOOTCOUNT_ENV (drivers/bootcount/bootcount_env.c and
