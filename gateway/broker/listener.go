@@ -187,9 +187,8 @@ func (l *listener) admit(raw net.Conn) (*conn, error) {
 	return c, nil
 }
 
-// Close stops accepting, lets the broker disconnect its clients (which
-// also ends their goroutines here) and closes connections not yet handed
-// to the broker. Broker.Close then waits for them.
+// Close stops accepting, closes every connection, waits until their
+// goroutines have ended, and then lets the broker sweep what is left.
 func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
 	if l.closed {
@@ -200,12 +199,17 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.mu.Unlock()
 	close(l.closing)
 	_ = l.ln.Close()
-	closeClients(l.id)
+	// Close every connection and let its goroutine end before the broker
+	// sweeps its clients: mochi v2.7.9's Clients.GetByListener takes its
+	// read lock twice, which deadlocks against a disconnecting client's
+	// Delete taking the write lock in between (seen in CI: Close hung).
 	l.mu.Lock()
 	for c := range l.conns {
 		_ = c.Close()
 	}
 	l.mu.Unlock()
+	l.wg.Wait()
+	closeClients(l.id)
 }
 
 // wait returns once every goroutine of the listener has ended.
