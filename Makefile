@@ -23,7 +23,7 @@ AGENT_MAX_XZ_BYTES ?= 2900000
 
 export CGO_ENABLED := 0
 
-.PHONY: all deps build cross size test test-unit test-emulated vet bench demo clean
+.PHONY: all deps build cross size test test-unit test-emulated vet bench demo powercut clean
 
 all: build
 
@@ -83,6 +83,10 @@ bench: deps
 
 demo: deps build
 	@bash testbench/demo.sh
+
+# The long power-cut campaign; CI runs a short one (TestCampaign).
+powercut:
+	$(GO) run ./testbench/cmd/powercut -n 500 -seed 7
 
 clean:
 	rm -rf bin dist
