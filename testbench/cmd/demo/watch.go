@@ -28,6 +28,9 @@ type watch struct {
 	phase   string // last phase shown
 	last    store.Device
 	done    bool // the device's story ended as it should
+	// finalShown is set once the result event of the update has been
+	// shown: the state document can reach the gateway before it.
+	finalShown bool
 }
 
 // want is the outcome the device's story must end with.
@@ -140,6 +143,7 @@ func (s *story) show(w *watch, e telemetry.Event) {
 		return // the progress event of a final state: its result says more
 	}
 	w.phase = e.Phase
+	w.finalShown = w.finalShown || final
 	s.sayAt(e.Time, w.dev.id, "%s", describe(e))
 }
 
@@ -186,7 +190,7 @@ func (w *watch) check() error {
 	case w.dev.failing && !strings.HasPrefix(o.Reason, "health-check-failed"):
 		return fmt.Errorf("device %s: rolled back with reason %s (%s), the story wants health-check-failed; see %s",
 			w.dev.id, o.Reason, o.Detail, w.dev.log)
-	case w.last.Version == wantVersion:
+	case w.last.Version == wantVersion && w.finalShown:
 		w.done = true
 	}
 	return nil
