@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -195,7 +196,7 @@ func (e *Engine) appDownload(ctx context.Context, j *Journal, version string) er
 	if err := os.Rename(tmp, version); err != nil {
 		return fail(ReasonWrite, err)
 	}
-	if err := syncDir(filepath.Dir(version)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(version)); err != nil {
 		return fail(ReasonWrite, err)
 	}
 	e.log.Info("app unpacked", "app", j.App.Name, "to_version", j.Target.Version)
@@ -215,7 +216,7 @@ func swapLink(dir, version string) error {
 	if err := os.Rename(tmp, filepath.Join(dir, currentLink)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // restartApp runs the configured restart command.
@@ -249,7 +250,7 @@ func (e *Engine) appRollBack(ctx context.Context, j *Journal, dir, version strin
 			err = nil
 		}
 		if err == nil {
-			err = syncDir(dir)
+			err = atomicfile.SyncDir(dir)
 		}
 	} else {
 		err = swapLink(dir, j.App.Previous)

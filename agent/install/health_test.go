@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,7 +148,7 @@ func TestCmdlineBooted(t *testing.T) {
 		{"patchbay_slot=A patchbay_slot=B", "B"},
 		{"xpatchbay_slot=A", ""},
 	} {
-		if err := writeFileAtomic(dir, "cmdline", []byte(tt.line)); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "cmdline"), []byte(tt.line), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		got, err := booted(t.Context())

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"time"
 
@@ -182,7 +183,7 @@ func (f journalFile) save(j *Journal) error {
 	if err != nil {
 		return fmt.Errorf("encode journal: %w", err)
 	}
-	if err := writeFileAtomic(f.dir, JournalFile, append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(f.dir, JournalFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	return nil
@@ -195,7 +196,7 @@ func (f journalFile) setAside(now time.Time) (string, error) {
 	if err := os.Rename(f.path(), aside); err != nil {
 		return "", fmt.Errorf("set corrupt journal aside: %w", err)
 	}
-	return aside, syncDir(f.dir)
+	return aside, atomicfile.SyncDir(f.dir)
 }
 
 // removeTemps deletes temporary files a power cut left behind.
@@ -204,42 +205,4 @@ func (f journalFile) removeTemps() error {
 		return fmt.Errorf("remove leftover journal files: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces dir/name with data: a temporary file beside it,
-// fsync, rename, fsync of the directory.
-func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"strings"
 
@@ -72,7 +73,7 @@ func (r *Resumable) Create(ctx context.Context, length int64) (slot.Writer, erro
 	// A file slot may have just been created: make its name durable too.
 	if st, err := f.Stat(); err != nil || st.Mode().IsRegular() {
 		if err == nil {
-			err = syncDir(filepath.Dir(r.Path()))
+			err = atomicfile.SyncDir(filepath.Dir(r.Path()))
 		}
 		if err != nil {
 			f.Close()
@@ -204,7 +205,7 @@ func (w *resumeWriter) Checkpoint(ctx context.Context) error {
 		return w.err
 	}
 	if have := min(w.written, int64(len(w.head))); have > w.headSaved {
-		if err := writeFileAtomic(filepath.Dir(w.headFile), filepath.Base(w.headFile), w.head[:have]); err != nil {
+		if err := atomicfile.WriteFile(w.headFile, w.head[:have], 0o600); err != nil {
 			return fmt.Errorf("checkpoint slot %s: head file: %w", w.slot, err)
 		}
 		w.headSaved = have

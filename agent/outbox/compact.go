@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -192,7 +193,7 @@ func (o *Outbox) compact(p dropPlan) error {
 	}
 	if rmErr != nil {
 		o.log.Warn("outbox compacted segments not removed", "err", rmErr)
-	} else if err := syncDir(o.dir); err != nil {
+	} else if err := atomicfile.SyncDir(o.dir); err != nil {
 		o.log.Warn("outbox removal of compacted segments not synced", "err", err)
 	}
 	o.log.Info("outbox compacted", "segment", segName(num), "bytes", size, "events", len(kept), "dropped", p.dropped, "dropped_total", o.dropped)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -219,26 +220,10 @@ func createSegment(dir string, num uint64, header record, write func(w *bufio.Wr
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		// The segment is in place; only its name may not be durable yet.
 		f.Close()
 		return nil, 0, fmt.Errorf("create outbox segment %s: %w", name, err)
 	}
 	return f, size, nil
-}
-
-// syncDir makes renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

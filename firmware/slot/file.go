@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 )
 
@@ -142,28 +143,10 @@ func (s *fileSink) flush() error {
 	if s.dir == "" {
 		return nil
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 func (s *fileSink) close() error { return s.f.Close() }
-
-// syncDir makes the entries of directory dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	// Some file systems (and all of Windows) cannot sync a directory;
-	// the data itself is synced, which is what matters most.
-	if errors.Is(err, os.ErrInvalid) || errors.Is(err, errors.ErrUnsupported) {
-		return nil
-	}
-	return err
-}
 
 // sectionReadCloser reads a section of a storage and closes it.
 type sectionReadCloser struct {

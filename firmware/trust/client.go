@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"strings"
 	"time"
@@ -115,50 +116,8 @@ func Init(metadataDir string, root []byte) error {
 			}
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(metadataDir, "root.json"), root); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(metadataDir, "root.json"), root, 0o644); err != nil {
 		return fmt.Errorf("store trusted root: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces name with data so that a power cut leaves the
-// old or the new content: write a temporary file beside it, fsync, rename,
-// fsync the directory.
-func writeFileAtomic(name string, data []byte) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

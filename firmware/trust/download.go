@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"sync"
 )
@@ -132,7 +133,7 @@ func (c *Client) DownloadFile(ctx context.Context, t Target, path string) error 
 	}
 	if err == nil {
 		if err = os.Rename(part, path); err == nil {
-			err = syncDir(dir)
+			err = atomicfile.SyncDir(dir)
 		}
 	}
 	if err != nil {

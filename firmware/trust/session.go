@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/url"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -198,7 +199,7 @@ func (s *Session) commit() error {
 		if err == nil && bytes.Equal(old, staged) {
 			continue
 		}
-		if err := writeFileAtomic(filepath.Join(s.c.dir, n), staged); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(s.c.dir, n), staged, 0o644); err != nil {
 			return fmt.Errorf("persist trusted %s: %w", n, err)
 		}
 		s.c.log.Debug("trusted metadata persisted", "file", n)
@@ -404,7 +405,7 @@ func (s *Session) loadDelegated(ctx context.Context, view *trustedmetadata.Trust
 	if err != nil {
 		return nil, fmt.Errorf("delegated role %s: %w", role, err)
 	}
-	if err := writeFileAtomic(filepath.Join(s.staging, file), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.staging, file), data, 0o644); err != nil {
 		return nil, fmt.Errorf("stage delegated role %s: %w", role, err)
 	}
 	if err := s.commit(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"patchbay.dev/firmware/atomicfile"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -380,32 +381,11 @@ func shortIDs(ids []string) string {
 
 var roleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
-// writeFileAtomic replaces name with data via a temporary file, fsync and
-// rename, creating the directory if needed.
+// writeFileAtomic replaces name with data, creating the directory if
+// needed.
 func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(name, data, perm)
 }
