@@ -158,6 +158,31 @@ func BenchmarkStreamInstall(b *testing.B) {
 			}
 		}
 	})
+	// The same bytes from the same HTTP server the agent downloads from,
+	// unverified: curl piped into dd, which fsyncs once at the end. This
+	// is the cost of the transport and the write alone, the floor of
+	// anything that streams an image from the network.
+	b.Run(fmt.Sprintf("curl-dd/%dMiB", size>>20), func(b *testing.B) {
+		if _, err := exec.LookPath("curl"); err != nil {
+			b.Skip("curl not found")
+		}
+		tg := repo.Release.Targets()[0]
+		url := repo.TargetsURL() + "/bench/" + tg.Hashes["sha256"] + "." + filepath.Base(tg.Name)
+		dst := filepath.Join(b.TempDir(), "slot.img")
+		b.SetBytes(size)
+		for range b.N {
+			b.StopTimer()
+			os.Remove(dst)
+			b.StartTimer()
+			cmd := exec.CommandContext(b.Context(), "sh", "-c", `curl -sSf "$1" | dd of="$2" bs=1M iflag=fullblock conv=fsync status=none`, "sh", url, dst)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("curl | dd: %v: %s", err, out)
+			}
+		}
+		if st, err := os.Stat(dst); err != nil || st.Size() != size {
+			b.Fatalf("curl | dd wrote %v bytes (%v), want %d", st, err, size)
+		}
+	})
 }
 
 // BenchmarkInstallPeakRSS installs an image and one four times its size

@@ -16,6 +16,13 @@ type resumer interface {
 	Resume(ctx context.Context, length, offset int64) (prefix io.ReadCloser, w slot.Writer, err error)
 }
 
+// readBacker is a slot.Writer that reads back what it writes as it goes
+// (Resumable's): when it read back everything, the slot need not be read
+// and hashed again after Commit.
+type readBacker interface {
+	ReadBackAll() bool
+}
+
 // checkpointer is a slot.Writer that can make a partial image durable.
 type checkpointer interface {
 	Checkpoint(ctx context.Context) error
@@ -79,7 +86,8 @@ func (e *Engine) fetchOnce(ctx context.Context, j *Journal, s slot.Slot) error {
 		e.log.Info("download resumed", "target", j.Target.Name, "slot", s.Name(), "offset", offset)
 	}
 	cp, durable := w.(checkpointer)
-	cw := &countingWriter{w: w, n: offset, next: offset + e.opts.CheckpointBytes, every: e.opts.CheckpointBytes}
+	cw := &countingWriter{w: w, n: offset, next: offset + e.opts.CheckpointBytes, every: e.opts.CheckpointBytes,
+		interval: e.opts.CheckpointInterval, now: time.Now, last: time.Now()}
 	if durable {
 		cw.checkpoint = func(n int64) error { return e.checkpoint(ctx, j, cp, n) }
 	}
@@ -89,7 +97,11 @@ func (e *Engine) fetchOnce(ctx context.Context, j *Journal, s slot.Slot) error {
 	}
 	if err := e.opts.Fetcher.Resume(ctx, t, cw, pr); err != nil {
 		var th *trust.HashMismatchError
+		var rb *ReadBackError
 		switch {
+		case errors.As(err, &rb):
+			// The slot did not keep a chunk: nothing written is trusted.
+			return e.restart(j, err)
 		case errors.Is(err, ErrNoCheckpoint) || offset > 0 && errors.As(err, &th):
 			// What the slot held before this attempt was not what the
 			// checkpoint promised: start again from the first byte.
@@ -108,7 +120,15 @@ func (e *Engine) fetchOnce(ctx context.Context, j *Journal, s slot.Slot) error {
 		}
 	}
 	if err := w.Commit(ctx); err != nil {
+		var rb *ReadBackError
+		if errors.As(err, &rb) {
+			return e.restart(j, retry(ReasonWrite, err))
+		}
 		return retry(ReasonWrite, err)
+	}
+	if rb, ok := w.(readBacker); ok && rb.ReadBackAll() {
+		e.log.Info("slot written and read back", "slot", s.Name(), "target", j.Target.Name, "bytes", length)
+		return nil
 	}
 	if err := slot.Verify(ctx, s, length, sum); err != nil {
 		return e.restart(j, retry(ReasonVerification, fmt.Errorf("read back: %w", err)))
@@ -178,30 +198,49 @@ func (e *Engine) restart(j *Journal, err error) error {
 }
 
 // countingWriter passes bytes to a slot writer, counts them and calls
-// checkpoint every so many bytes. Slot errors are marked write-failed so
-// that they are not taken for the network's.
+// checkpoint every so many bytes, once interval has passed since the last
+// one. Slot errors are marked write-failed so that they are not taken for
+// the network's.
 type countingWriter struct {
 	w          io.Writer
 	n          int64
 	next       int64
 	every      int64
+	interval   time.Duration // ≤ 0: every boundary
+	now        func() time.Time
+	last       time.Time
 	checkpoint func(n int64) error // nil: the slot cannot checkpoint
 	err        error
 }
 
+// Write splits p at checkpoint boundaries, so checkpoints fall every
+// so many bytes whatever the size of the chunks a download moves.
 func (c *countingWriter) Write(p []byte) (int, error) {
-	m, err := c.w.Write(p)
-	c.n += int64(m)
-	if err != nil {
-		c.err = retry(ReasonWrite, err)
-		return m, c.err
-	}
-	if c.checkpoint != nil && c.n >= c.next {
-		if err := c.checkpoint(c.n); err != nil {
-			c.err = err
-			return m, err
+	done := 0
+	for done < len(p) {
+		q := p[done:]
+		if c.checkpoint != nil && c.every > 0 && int64(len(q)) > c.next-c.n {
+			q = q[:max(c.next-c.n, 0)]
 		}
-		c.next = c.n + c.every
+		if len(q) > 0 {
+			m, err := c.w.Write(q)
+			c.n += int64(m)
+			done += m
+			if err != nil {
+				c.err = retry(ReasonWrite, err)
+				return done, c.err
+			}
+		}
+		if c.checkpoint != nil && c.n >= c.next {
+			if t := c.now(); c.interval <= 0 || t.Sub(c.last) >= c.interval {
+				if err := c.checkpoint(c.n); err != nil {
+					c.err = err
+					return done, err
+				}
+				c.last = t
+			}
+			c.next = c.n + c.every
+		}
 	}
-	return m, nil
+	return done, nil
 }

@@ -119,6 +119,11 @@ type Options struct {
 	// CheckpointBytes is how much of an image is downloaded between two
 	// checkpoints (a sync of the slot and a journal write); 4 MiB if 0.
 	CheckpointBytes int64
+	// CheckpointInterval is the least time between two checkpoints: on a
+	// fast link a power cut then costs at most this much downloading
+	// again, and the syncs do not set the pace of the download. 1s if 0,
+	// none if negative (a checkpoint every CheckpointBytes).
+	CheckpointInterval time.Duration
 	// TrialTimeout bounds the health checks of a trial; 5 minutes if 0.
 	TrialTimeout time.Duration
 	// CheckInterval is the pause between rounds of failing checks; 5s if 0.
@@ -177,6 +182,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if e.opts.CheckpointBytes <= 0 {
 		e.opts.CheckpointBytes = 4 << 20
+	}
+	if e.opts.CheckpointInterval == 0 {
+		e.opts.CheckpointInterval = time.Second
 	}
 	if e.opts.TrialTimeout <= 0 {
 		e.opts.TrialTimeout = 5 * time.Minute

@@ -134,7 +134,7 @@ func (r *Resumable) checkLength(length int64) error {
 }
 
 func (r *Resumable) writer(f *os.File, length, offset int64, head []byte) *resumeWriter {
-	w := &resumeWriter{slot: r.Name(), f: f, headFile: r.headFile, length: length, written: offset,
+	w := &resumeWriter{slot: r.Name(), f: f, headFile: r.headFile, length: length, start: offset, written: offset,
 		head: make([]byte, min(length, headSize))}
 	copy(w.head, head)
 	w.headSaved = int64(len(head))
@@ -149,18 +149,58 @@ func (r *Resumable) removeHead() error {
 	return removeTemps(filepath.Dir(r.headFile), "."+filepath.Base(r.headFile)+".tmp-")
 }
 
-// resumeWriter writes an image at its offsets, holding the head back.
+// ReadBackError reports bytes that the slot did not give back as they
+// were written: the medium or its driver lost or changed them.
+type ReadBackError struct {
+	Slot   string
+	Offset int64 // of the chunk that differs
+	Length int
+}
+
+func (e *ReadBackError) Error() string {
+	return fmt.Sprintf("slot %s: %d bytes at %d read back differ from what was written", e.Slot, e.Length, e.Offset)
+}
+
+// resumeWriter writes an image at its offsets, holding the head back, and
+// reads every chunk back as soon as it is written, comparing it with what
+// was written: the read-back costs a copy and a compare, not a second
+// pass of SHA-256 over the slot.
 type resumeWriter struct {
 	slot      string
 	f         *os.File
 	headFile  string
 	length    int64
+	start     int64 // where this writer began (the resume offset)
 	written   int64
 	head      []byte // the first min(length, headSize) bytes
 	headSaved int64  // bytes of head durable in the head file
+	back      []byte // read-back buffer
+	checked   bool   // Commit read the head back too
 	err       error  // sticky
 	done      bool
 }
+
+// readBack compares the len(p) bytes at off in the slot with p.
+func (w *resumeWriter) readBack(p []byte, off int64) error {
+	if cap(w.back) < len(p) {
+		w.back = make([]byte, len(p))
+	}
+	b := w.back[:len(p)]
+	if _, err := w.f.ReadAt(b, off); err != nil {
+		return fmt.Errorf("read back slot %s at %d: %w", w.slot, off, err)
+	}
+	if !bytes.Equal(b, p) {
+		return &ReadBackError{Slot: w.slot, Offset: off, Length: len(p)}
+	}
+	return nil
+}
+
+// ReadBackAll says whether every byte this writer wrote, the head
+// included, was read back from the slot after Commit and found equal:
+// with the bytes before the resume offset hashed from the slot by the
+// download, the slot then holds the verified image without a second
+// read of the whole slot.
+func (w *resumeWriter) ReadBackAll() bool { return w.done && w.checked && w.err == nil }
 
 func (w *resumeWriter) Write(p []byte) (int, error) {
 	if w.done {
@@ -182,6 +222,10 @@ func (w *resumeWriter) Write(p []byte) (int, error) {
 		if _, err := w.f.WriteAt(p[n:], w.written); err != nil {
 			w.err = fmt.Errorf("write slot %s at %d: %w", w.slot, w.written, err)
 			return n, w.err
+		}
+		if err := w.readBack(p[n:], w.written); err != nil {
+			w.err = err
+			return n, err
 		}
 		w.written += int64(len(p) - n)
 	}
@@ -255,6 +299,10 @@ func (w *resumeWriter) commit(ctx context.Context) error {
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("commit slot %s: sync first block: %w", w.slot, err)
 	}
+	if err := w.readBack(w.head, 0); err != nil {
+		return err
+	}
+	w.checked = true
 	return nil
 }
 

@@ -142,3 +142,60 @@ func TestResumeRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestResumableReadsBackEveryByte(t *testing.T) {
+	dir := t.TempDir()
+	r := NewResumable(slot.NewFile("B", filepath.Join(dir, "slot-b.img"), 1<<20), filepath.Join(dir, "head"))
+	img := randomImage(900<<10, 3)
+	w, err := r.Create(t.Context(), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(img); err != nil {
+		t.Fatal(err)
+	}
+	rb := w.(readBacker)
+	if rb.ReadBackAll() {
+		t.Fatal("ReadBackAll before Commit: the head is not written yet")
+	}
+	if err := w.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !rb.ReadBackAll() {
+		t.Fatal("ReadBackAll = false after a clean Commit")
+	}
+}
+
+// TestResumableNoticesBytesTheSlotDidNotKeep changes the slot under the
+// writer, as a failing medium would, and reads back.
+func TestResumableNoticesBytesTheSlotDidNotKeep(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "slot-b.img")
+	r := NewResumable(slot.NewFile("B", path, 1<<20), filepath.Join(dir, "head"))
+	img := randomImage(600<<10, 4)
+	w, err := r.Create(t.Context(), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(img[:400<<10]); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{^img[300<<10]}, 300<<10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = w.(*resumeWriter).readBack(img[200<<10:400<<10], 200<<10)
+	var rbe *ReadBackError
+	if !errors.As(err, &rbe) || rbe.Offset != 200<<10 || rbe.Slot != "B" {
+		t.Fatalf("read back of a changed chunk = %v, want a *ReadBackError at %d", err, 200<<10)
+	}
+	if reason, transient := classify(retry(ReasonWrite, err), ReasonDownload); reason != ReasonWrite || !transient {
+		t.Errorf("classify = %s, %v; want write-failed, transient", reason, transient)
+	}
+}

@@ -59,7 +59,7 @@ func (c *Client) download(ctx context.Context, t Target, w io.Writer, prefix io.
 		// the signed length, so w never gets it. Reading one byte past the
 		// remaining length is how "too long" is noticed.
 		src := io.LimitReader(ctxReader{ctx, rc}, t.Length-offset+1)
-		if _, err := io.CopyBuffer(io.MultiWriter(v, w), src, *bp); err != nil {
+		if err := copyVerified(ctx, w, v, src); err != nil {
 			var le *LengthError
 			if errors.As(err, &le) { // names the target already
 				return fmt.Errorf("download: %w", err)

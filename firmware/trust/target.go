@@ -112,14 +112,29 @@ func NewVerifier(t Target) (*Verifier, error) {
 
 // Write hashes p, or fails if p would pass the signed length.
 func (v *Verifier) Write(p []byte) (int, error) {
-	if int64(len(p)) > v.length-v.written {
-		return 0, &LengthError{Name: "target " + v.target, Want: v.length, Got: v.written + int64(len(p))}
+	if err := v.admit(len(p)); err != nil {
+		return 0, err
 	}
+	v.hash(p)
+	return len(p), nil
+}
+
+// admit counts n more bytes of the stream, or fails if they would pass
+// the signed length. Write is admit then hash; a pipelined copy admits a
+// chunk when it is read and hashes it later, on another goroutine.
+func (v *Verifier) admit(n int) error {
+	if int64(n) > v.length-v.written {
+		return &LengthError{Name: "target " + v.target, Want: v.length, Got: v.written + int64(n)}
+	}
+	v.written += int64(n)
+	return nil
+}
+
+// hash feeds admitted bytes, in stream order, to every signed hash.
+func (v *Verifier) hash(p []byte) {
 	for _, c := range v.checks {
 		c.h.Write(p) // hash.Hash.Write never fails
 	}
-	v.written += int64(len(p))
-	return len(p), nil
 }
 
 // Written is the number of bytes verified so far.

@@ -107,9 +107,11 @@ func agentRun(ctx context.Context, c agentConfig, tr *tracer, stderr io.Writer) 
 		Reporter:        tr,
 		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		CheckpointBytes: c.checkpoint,
-		TrialTimeout:    c.trial,
-		CheckInterval:   c.trial / 8,
-		RetryWait:       10 * time.Millisecond,
+		// A checkpoint at every boundary, so that cuts land between them.
+		CheckpointInterval: -1,
+		TrialTimeout:       c.trial,
+		CheckInterval:      c.trial / 8,
+		RetryWait:          10 * time.Millisecond,
 	})
 	if err != nil {
 		return res, err
