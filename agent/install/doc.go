@@ -22,8 +22,13 @@
 //
 // Firmware follows U-Boot's boot counting. The image is streamed into the
 // slot that is not running (the running one is told by Options.Booted,
-// e.g. the kernel command line), made durable, read back and its SHA-256
-// compared with the signed one before the environment may select it. The
+// e.g. the kernel command line), made durable and read back before the
+// environment may select it. The download hashes the bytes from the
+// network against the signed SHA-256 while it writes them; a slot wrapped
+// with NewResumable reads every chunk back as soon as it is written (and
+// the first block after Commit) and compares it with what was written, so
+// the slot need not be read and hashed a second time. Other slots are read
+// back whole and their SHA-256 compared with the signed one. The
 // switch is one write of the environment: the board's slot variable,
 // upgrade_available=1 and bootcount=0. bootlimit and altbootcmd are set
 // once by provisioning; an environment without them is refused
@@ -57,8 +62,10 @@
 //	 "started": "…", "updated": "…"}
 //
 // "written" is the download checkpoint, updated every
-// Options.CheckpointBytes (4 MiB by default) after the slot is synced,
-// never per write, to spare the flash. A restarted download asks for the
+// Options.CheckpointBytes (4 MiB by default), and at most once per
+// Options.CheckpointInterval (1 s by default), after the slot is synced,
+// never per write, to spare the flash and to keep syncs from setting the
+// pace of a fast download. A restarted download asks for the
 // rest with an HTTP range request and hashes the bytes already in the slot
 // again (read back from it). Slots wrapped with NewResumable can do that;
 // on other slots the image is written again from its first byte.
