@@ -15,7 +15,10 @@
 // A PUBACK is not delivery. Events stay in the outbox until an ack document
 // on the ack topic covers them; events sent and not acknowledged are sent
 // again after ResendAfter and after every reconnect, so gaps the broker made
-// are filled. The gateway de-duplicates by sequence number.
+// are filled. While the ack does not move, each re-send doubles the wait
+// for the next, up to MaxResendAfter, so that a gateway working off a
+// backlog is not flooded with copies of it; an ack that moves resets the
+// wait. The gateway de-duplicates by sequence number.
 //
 // A command or desired document that does not decode, a command this agent
 // does not know, a retained command (commands are never retained: one

@@ -60,7 +60,9 @@ type Options struct {
 	Handler  Handler
 	Logger   *slog.Logger
 	// ResendAfter is how long events sent and not acknowledged wait before
-	// they are sent again; zero means DefaultResendAfter.
+	// they are sent again; zero means DefaultResendAfter. While sending
+	// them again brings no ack, the wait doubles each time, up to
+	// MaxResendAfter; an ack that moves starts it over.
 	ResendAfter time.Duration
 }
 

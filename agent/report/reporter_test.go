@@ -132,6 +132,37 @@ func TestEventsLeaveOnlyOnAck(t *testing.T) {
 	waitOutbox(t, a.ob, "ack 5", func(s outbox.Stats) bool { return s.Acked == 5 && s.Pending == 0 })
 }
 
+// TestResendBacksOff checks that events the gateway does not acknowledge
+// are sent again ever less often, and as often as at first once the ack
+// moves.
+func TestResendBacksOff(t *testing.T) {
+	const resendAfter = 100 * time.Millisecond
+	broker := services.StartMosquitto(t, services.MosquittoConfig{})
+	g := startGateway(t, broker.URL, nil, false)
+	a := startAgent(t, agentOptions{broker: config.Broker{URL: broker.URL}, resendAfter: resendAfter})
+	for i := range 3 {
+		a.emit(t, telemetry.EventProgress, i)
+	}
+	g.waitFor(t, "event 1", func() bool { return g.receipts[1] > 0 })
+	// Waits of 0.1, 0.2, 0.4, 0.8 and 1.6 s: event 2 arrives 6 times in
+	// 3.5 s (without a back-off, about 30 times).
+	time.Sleep(35 * resendAfter)
+	g.mu.Lock()
+	n := g.receipts[2]
+	g.mu.Unlock()
+	if n < 3 || n > 9 {
+		t.Errorf("event 2 arrived %d times in %v without an ack, want about 6 (waits doubling from %v)", n, 35*resendAfter, resendAfter)
+	}
+	// The ack moves: the wait starts over, and event 2 comes again well
+	// before the 3.2 s the doubled wait would have been.
+	g.ack(t, 1)
+	acked := time.Now()
+	g.waitFor(t, "event 2 again after the ack", func() bool { return g.receipts[2] > n })
+	if d := time.Since(acked); d > 15*resendAfter {
+		t.Errorf("event 2 came again %v after the ack moved, want about %v", d, resendAfter)
+	}
+}
+
 // TestBrokerRestart kills the broker, produces events while it is down and
 // checks that after its restart every event arrives as the outbox holds it.
 func TestBrokerRestart(t *testing.T) {

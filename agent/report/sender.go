@@ -18,11 +18,46 @@ const (
 	sendBatch = 32
 )
 
+// MaxResendAfter caps how long sent events wait for an ack before they
+// are sent again, however often sending them again brought no ack.
+const MaxResendAfter = 5 * time.Minute
+
 // sendState is what the sender remembers between rounds.
 type sendState struct {
 	epoch    uint64    // the connection events were sent on
 	sent     uint64    // highest sequence number sent on it
 	lastSend time.Time // when events were last sent
+	resend   resendTimer
+}
+
+// resendTimer says when events sent and not acknowledged are sent again:
+// after base without news at first, then after twice as long each time
+// sending them again brought no ack, up to limit. An ack that moves starts
+// it over. A gateway that is slow to acknowledge (a backlog, a store that
+// is down) so gets fewer copies of what it has not stored yet from every
+// device, instead of the whole fleet's outboxes every base.
+type resendTimer struct {
+	base, limit time.Duration
+	wait        time.Duration // the current wait
+	acked       uint64        // the ack when wait was last started over
+}
+
+func newResendTimer(base time.Duration) resendTimer {
+	return resendTimer{base: base, limit: max(base, MaxResendAfter), wait: base}
+}
+
+// from returns the sequence number after which to send (resendFrom with
+// the current wait), given the highest sent, the ack and how long nothing
+// was heard; a re-send doubles the wait, an ack that moved resets it.
+func (t *resendTimer) from(sent, acked uint64, quiet time.Duration) uint64 {
+	if acked > t.acked {
+		t.acked, t.wait = acked, t.base
+	}
+	from := resendFrom(sent, acked, quiet, t.wait)
+	if from < sent {
+		t.wait = min(2*t.wait, t.limit)
+	}
+	return from
 }
 
 // resendFrom returns the sequence number after which to send: sent, or
@@ -41,7 +76,7 @@ func resendFrom(sent, acked uint64, quiet, resendAfter time.Duration) uint64 {
 func (r *Reporter) sendLoop(ctx context.Context) {
 	tick := time.NewTicker(max(r.resendAfter/4, 10*time.Millisecond))
 	defer tick.Stop()
-	var s sendState
+	s := sendState{resend: newResendTimer(r.resendAfter)}
 	for {
 		select {
 		case <-ctx.Done():
@@ -70,9 +105,9 @@ func (r *Reporter) send(ctx context.Context, s *sendState, now time.Time) {
 	if lastAck.After(s.lastSend) {
 		quiet = now.Sub(lastAck)
 	}
-	from := resendFrom(s.sent, acked, quiet, r.resendAfter)
+	from := s.resend.from(s.sent, acked, quiet)
 	if from < s.sent {
-		r.log.Info("events sent again: no ack for them", "from_seq", from+1, "to_seq", s.sent)
+		r.log.Info("events sent again: no ack for them", "from_seq", from+1, "to_seq", s.sent, "next_resend_after", s.resend.wait)
 	}
 	s.sent = from
 	for s.sent-acked < sendWindow {

@@ -32,6 +32,64 @@ func TestResendFrom(t *testing.T) {
 	}
 }
 
+// TestResendBackoff walks a resendTimer through rounds of the sender: the
+// wait doubles with each re-send that brings no ack, up to the cap, and an
+// ack that moves starts it over.
+func TestResendBackoff(t *testing.T) {
+	const base = 30 * time.Second
+	type round struct {
+		sent, acked uint64
+		quiet       time.Duration
+		wantFrom    uint64
+		wantWait    time.Duration // after the round
+	}
+	tests := []struct {
+		name   string
+		rounds []round
+	}{
+		{"no ack: the wait doubles", []round{
+			{10, 0, base - time.Second, 10, base}, // waiting
+			{10, 0, base, 0, 2 * base},            // sent again
+			{10, 0, base, 10, 2 * base},           // not yet: the wait is longer now
+			{10, 0, 2 * base, 0, 4 * base},
+			{10, 0, 4 * base, 0, 8 * base},
+		}},
+		{"capped", []round{
+			{10, 4, base, 4, 2 * base},
+			{10, 4, 2 * base, 4, 4 * base},
+			{10, 4, 4 * base, 4, 8 * base},
+			{10, 4, 8 * base, 4, MaxResendAfter},
+			{10, 4, MaxResendAfter, 4, MaxResendAfter},
+		}},
+		{"an ack that moves starts over", []round{
+			{10, 0, base, 0, 2 * base},
+			{10, 0, 2 * base, 0, 4 * base},
+			{10, 3, time.Second, 10, base}, // the gateway caught up a little
+			{10, 3, base, 3, 2 * base},
+		}},
+		{"the same ack again changes nothing", []round{
+			{10, 3, base, 3, 2 * base},
+			{10, 3, base, 10, 2 * base},
+		}},
+		{"all acknowledged", []round{
+			{10, 10, time.Hour, 10, base},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newResendTimer(base)
+			for i, r := range tt.rounds {
+				if got := rt.from(r.sent, r.acked, r.quiet); got != r.wantFrom || rt.wait != r.wantWait {
+					t.Errorf("round %d: from(%d, %d, %v) = %d, wait %v; want %d, wait %v", i, r.sent, r.acked, r.quiet, got, rt.wait, r.wantFrom, r.wantWait)
+				}
+			}
+		})
+	}
+	if rt := newResendTimer(2 * MaxResendAfter); rt.limit != 2*MaxResendAfter {
+		t.Errorf("newResendTimer(%v).limit = %v: a configured wait beyond the cap is kept", 2*MaxResendAfter, rt.limit)
+	}
+}
+
 func TestNewRejects(t *testing.T) {
 	ob, err := outbox.Open(t.TempDir(), outbox.MinBytes, nil)
 	if err != nil {

@@ -21,10 +21,13 @@ import (
 // Limits on what the broker keeps per client; see the package comment.
 const (
 	// MaxWritesPending is how many messages may wait to be written to one
-	// client (mochi-mqtt's default; 64 KiB of queue per connection). A
-	// subscriber further behind loses messages, counted in
-	// Stats.MessagesDropped.
-	MaxWritesPending = 8192
+	// client. mochi-mqtt allocates the whole queue when a client connects
+	// and keeps it with the session: its default of 8192 cost 64 KiB per
+	// device, a third of what the gateway spent per connected device
+	// (bench/RESULTS.md). Devices receive little (acks, desired state,
+	// commands); 256 takes 2 KiB. A subscriber further behind loses
+	// messages, counted in Stats.MessagesDropped.
+	MaxWritesPending = 256
 	// MaxInflight is how many QoS 1 and 2 messages one client may leave
 	// unacknowledged (mochi-mqtt's maximum); more are dropped and counted
 	// in Stats.InflightDropped.

@@ -44,10 +44,15 @@
 // control in mochi-mqtt v2.7.9, whose MQTT 5 send quota loses messages),
 // up to MaxInflight unacknowledged QoS 1 messages, and no expiry for
 // retained or queued messages. A subscriber that falls further behind loses
-// messages; Stats counts them. Devices receive little (desired state,
-// commands, acks), and the DESIGN's rule covers the rest: a device re-sends
-// every event until the gateway's ack covers it. Fleets that need more run
-// an external broker (mosquitto with max_queued_messages 0).
+// messages; Stats counts them. The queue is sized for devices, which
+// receive little (desired state, commands, acks), because mochi-mqtt
+// allocates it whole for every client and keeps it with the session: 256
+// messages are 2 KiB per device, its default of 8192 was 64 KiB. The
+// DESIGN's rule covers the rest: a device re-sends every event until the
+// gateway's ack covers it. A service that subscribes over the network to
+// every device's events (another gateway replica) would lose messages at
+// bursts beyond the queue, and get them only when their devices re-send;
+// fleets that need that run an external broker (docs/gateway.md).
 //
 // Sessions of persistent (clean session false) clients are kept for
 // SessionExpiry after they disconnect. Everything is in memory: a broker

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,9 +10,16 @@ import (
 	"patchbay.dev/gateway/store"
 )
 
-// ackTimeout bounds the wait for the broker to take an ack: the events are
-// stored, and the next events of the device publish a new one.
-const ackTimeout = 10 * time.Second
+// parsed is a batch sorted by what the store does with it: statuses and
+// states in the order they came, and events by device, each with the
+// indexes of the messages that carried them.
+type parsed struct {
+	statuses   []store.DeviceStatus
+	statusMsgs []int
+	states     []telemetry.State
+	stateMsgs  []int
+	devices    []*deviceEvents
+}
 
 // deviceEvents are the events of one device in a batch, with the
 // messages that carried them.
@@ -21,12 +29,26 @@ type deviceEvents struct {
 	msgs   []int // indexes into the batch
 }
 
-// handle stores a batch and then acknowledges its messages, in the order
-// they came. It returns an error only when ctx ended before everything was
-// stored; then it acknowledges nothing, and the broker delivers the batch
+// handle stores a batch: statuses, states and events each with one store
+// call (one transaction) for the whole batch. It returns the acks to
+// publish, or an error only when ctx ended before everything was stored;
+// then nothing is to be acknowledged, and the broker delivers the batch
 // again (which changes nothing for what was stored).
-func (in *Ingester) handle(ctx context.Context, batch []Message, now time.Time) error {
-	var byDevice []*deviceEvents
+func (in *Ingester) handle(ctx context.Context, batch []Message, now time.Time) ([]pendingAck, error) {
+	p := in.parse(batch, now)
+	if err := in.putStatuses(ctx, batch, p); err != nil {
+		return nil, err
+	}
+	if err := in.putStates(ctx, batch, p, now); err != nil {
+		return nil, err
+	}
+	return in.addEvents(ctx, batch, p, now)
+}
+
+// parse decodes and checks every message of batch; those that are
+// malformed are counted and logged, and left out.
+func (in *Ingester) parse(batch []Message, now time.Time) *parsed {
+	p := &parsed{}
 	index := map[deviceKey]*deviceEvents{}
 	for i, m := range batch {
 		t, err := telemetry.ParseTopic(m.Topic)
@@ -37,9 +59,17 @@ func (in *Ingester) handle(ctx context.Context, batch []Message, now time.Time) 
 		key := deviceKey{t.Tenant, t.Device}
 		switch t.Kind {
 		case telemetry.KindStatus:
-			err = in.putStatus(ctx, key, string(m.Payload), now)
+			status := string(m.Payload)
+			if err = store.CheckStatus(key.tenant, key.device, status, now); err == nil {
+				p.statuses = append(p.statuses, store.DeviceStatus{Tenant: key.tenant, Device: key.device, Status: status, At: now})
+				p.statusMsgs = append(p.statusMsgs, i)
+			}
 		case telemetry.KindState:
-			err = in.putState(ctx, key, m.Payload, now)
+			var st telemetry.State
+			if st, err = decodeState(key, m.Payload, now); err == nil {
+				p.states = append(p.states, st)
+				p.stateMsgs = append(p.stateMsgs, i)
+			}
 		case telemetry.KindEvents:
 			var ev telemetry.Event
 			if err = telemetry.Unmarshal(m.Payload, &ev); err == nil {
@@ -50,63 +80,26 @@ func (in *Ingester) handle(ctx context.Context, batch []Message, now time.Time) 
 				if de == nil {
 					de = &deviceEvents{key: key}
 					index[key] = de
-					byDevice = append(byDevice, de)
+					p.devices = append(p.devices, de)
 				}
 				de.events = append(de.events, ev)
 				de.msgs = append(de.msgs, i)
-				continue
 			}
 		default:
 			err = fmt.Errorf("the gateway does not ingest %q messages", t.Kind)
-		}
-		if err != nil && ctx.Err() != nil {
-			return err
 		}
 		if err != nil {
 			in.malformed(m, err)
 		}
 	}
-	for _, de := range byDevice {
-		if err := in.addEvents(ctx, de, now); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			for _, i := range de.msgs {
-				in.malformed(batch[i], err)
-			}
-		}
-	}
-	for _, m := range batch {
-		if m.Ack != nil {
-			m.Ack()
-		}
-	}
-	return nil
+	return p
 }
 
-func (in *Ingester) malformed(m Message, err error) {
-	in.c.malformed.Add(1)
-	in.log.Warn("malformed message dropped", "topic", m.Topic, "bytes", len(m.Payload), "error", err)
-}
-
-func (in *Ingester) putStatus(ctx context.Context, key deviceKey, status string, now time.Time) error {
-	if err := store.CheckStatus(key.tenant, key.device, status, now); err != nil {
-		return err
-	}
-	err := in.retry(ctx, "put status", func() error {
-		return in.store.PutStatus(ctx, key.tenant, key.device, status, now)
-	})
-	if err == nil {
-		in.c.statuses.Add(1)
-		in.log.Debug("status stored", "tenant", key.tenant, "device_id", key.device, "status", status)
-	}
-	return err
-}
-
-func (in *Ingester) putState(ctx context.Context, key deviceKey, payload []byte, now time.Time) error {
+// decodeState decodes a state document from the topic of key.
+func decodeState(key deviceKey, payload []byte, now time.Time) (telemetry.State, error) {
 	var st telemetry.State
 	if err := telemetry.Unmarshal(payload, &st); err != nil {
-		return err
+		return st, err
 	}
 	if st.Tenant == "" {
 		st.Tenant = key.tenant
@@ -115,86 +108,164 @@ func (in *Ingester) putState(ctx context.Context, key deviceKey, payload []byte,
 		st.DeviceID = key.device
 	}
 	if st.Tenant != key.tenant || st.DeviceID != key.device {
-		return fmt.Errorf("state of device %s/%s on the topic of %s/%s", st.Tenant, st.DeviceID, key.tenant, key.device)
+		return st, fmt.Errorf("state of device %s/%s on the topic of %s/%s", st.Tenant, st.DeviceID, key.tenant, key.device)
 	}
-	if err := store.CheckState(st, now); err != nil {
-		return err
-	}
-	err := in.retry(ctx, "put state", func() error { return in.store.PutState(ctx, st, now) })
-	if err == nil {
-		in.c.states.Add(1)
-		in.log.Debug("state stored", "tenant", key.tenant, "device_id", key.device, "phase", st.Update.Phase)
-	}
-	return err
+	return st, store.CheckState(st, now)
 }
 
-// addEvents stores one device's events of a batch and publishes its ack.
-func (in *Ingester) addEvents(ctx context.Context, de *deviceEvents, now time.Time) error {
-	known, err := in.acks(ctx, de.key, now)
-	if err != nil {
-		return err
-	}
-	dups, seen := 0, map[uint64]bool{}
-	for _, ev := range de.events {
-		if ev.Seq <= known.stored || seen[ev.Seq] {
-			dups++
+func (in *Ingester) malformed(m Message, err error) {
+	in.c.malformed.Add(1)
+	in.log.Warn("malformed message dropped", "topic", m.Topic, "bytes", len(m.Payload), "error", err)
+}
+
+// refused counts and logs the messages of a batch whose entries the store
+// refused (refused[i] for the message msgs[i]) and returns how many
+// entries it stored.
+func (in *Ingester) refused(batch []Message, msgs []int, refused []error) int {
+	stored := len(msgs)
+	for i, err := range refused {
+		if err != nil {
+			in.malformed(batch[msgs[i]], err)
+			stored--
 		}
-		seen[ev.Seq] = true
 	}
-	var ackSeq uint64
-	err = in.retry(ctx, "add events", func() error {
+	return stored
+}
+
+// putStatuses stores the batch's statuses with one store call.
+func (in *Ingester) putStatuses(ctx context.Context, batch []Message, p *parsed) error {
+	if len(p.statuses) == 0 {
+		return nil
+	}
+	var refused []error
+	err := in.retry(ctx, "put statuses", func() error {
 		var err error
-		ackSeq, err = in.store.AddEvents(ctx, de.key.tenant, de.key.device, de.events, now)
+		refused, err = in.store.PutStatusBatch(ctx, p.statuses)
 		return err
 	})
 	if err != nil {
+		return in.givenUp(ctx, batch, p.statusMsgs, err)
+	}
+	n := in.refused(batch, p.statusMsgs, refused)
+	in.c.statuses.Add(int64(n))
+	in.log.Debug("statuses stored", "statuses", n)
+	return nil
+}
+
+// putStates stores the batch's state documents with one store call.
+func (in *Ingester) putStates(ctx context.Context, batch []Message, p *parsed, now time.Time) error {
+	if len(p.states) == 0 {
+		return nil
+	}
+	var refused []error
+	err := in.retry(ctx, "put states", func() error {
+		var err error
+		refused, err = in.store.PutStateBatch(ctx, p.states, now)
+		return err
+	})
+	if err != nil {
+		return in.givenUp(ctx, batch, p.stateMsgs, err)
+	}
+	n := in.refused(batch, p.stateMsgs, refused)
+	in.c.states.Add(int64(n))
+	in.log.Debug("states stored", "states", n)
+	return nil
+}
+
+// givenUp handles the error of a store call retry gave up on: ctx's end,
+// returned, or a refusal of the whole call (store.ErrInvalid), for which
+// its messages count as malformed.
+func (in *Ingester) givenUp(ctx context.Context, batch []Message, msgs []int, err error) error {
+	if ctx.Err() != nil || !errors.Is(err, store.ErrInvalid) {
 		return err
 	}
-	in.c.stored.Add(int64(len(de.events) - dups))
-	in.c.duplicates.Add(int64(dups))
-	known.stored = max(known.stored, ackSeq)
-	in.log.Debug("events stored", "tenant", de.key.tenant, "device_id", de.key.device,
-		"events", len(de.events), "duplicates", dups, "ack", ackSeq)
-	// Publish when the ack advanced, and when the device re-sent events the
-	// ack already covers: it evidently has not seen the ack.
-	if ackSeq > known.published || (dups > 0 && ackSeq > 0) {
-		in.publishAck(ctx, de.key, ackSeq, known, now)
+	for _, i := range msgs {
+		in.malformed(batch[i], err)
 	}
 	return nil
 }
 
-// acks returns what the ingester knows of a device's acks, asking the
-// store on first sight.
-func (in *Ingester) acks(ctx context.Context, key deviceKey, now time.Time) (*deviceAcks, error) {
-	if known := in.devices[key]; known != nil {
-		return known, nil
+// pendingAck is an ack to publish to a device.
+type pendingAck struct {
+	key   deviceKey
+	seq   uint64
+	known *deviceAcks
+}
+
+// addEvents stores the batch's events with one store call and returns the
+// acks to publish: to each device whose ack advanced, and to each that
+// sent again events its ack already covers (it evidently has not seen
+// the ack). A device whose events are all at or below its known ack sent
+// them again: they are not stored again, only its ack is published.
+func (in *Ingester) addEvents(ctx context.Context, batch []Message, p *parsed, now time.Time) ([]pendingAck, error) {
+	var (
+		acks    []pendingAck
+		entries []store.DeviceEvents
+		pending []*deviceEvents
+	)
+	for _, de := range p.devices {
+		if known := in.devices[de.key]; known != nil && known.covers(de.events) {
+			in.c.duplicates.Add(int64(len(de.events)))
+			acks = append(acks, pendingAck{de.key, known.stored, known})
+			continue
+		}
+		entries = append(entries, store.DeviceEvents{Tenant: de.key.tenant, Device: de.key.device, Events: de.events})
+		pending = append(pending, de)
 	}
-	var stored uint64
-	err := in.retry(ctx, "read ack", func() error {
+	if len(entries) == 0 {
+		return acks, nil
+	}
+	var results []store.EventsResult
+	err := in.retry(ctx, "add events", func() error {
 		var err error
-		stored, err = in.store.AddEvents(ctx, key.tenant, key.device, nil, now) // stores nothing
+		results, err = in.store.AddEventBatch(ctx, entries, now)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		var msgs []int
+		for _, de := range pending {
+			msgs = append(msgs, de.msgs...)
+		}
+		return acks, in.givenUp(ctx, batch, msgs, err)
 	}
-	known := &deviceAcks{stored: stored}
-	in.devices[key] = known
-	return known, nil
+	var stored, dups int
+	for i, r := range results {
+		de := pending[i]
+		if r.Err != nil {
+			for _, m := range de.msgs {
+				in.malformed(batch[m], r.Err)
+			}
+			continue
+		}
+		stored, dups = stored+r.New, dups+len(de.events)-r.New
+		known := in.known(de.key)
+		known.stored = max(known.stored, r.Ack)
+		if r.Ack > known.published.Load() || (r.New < len(de.events) && r.Ack > 0) {
+			acks = append(acks, pendingAck{de.key, r.Ack, known})
+		}
+	}
+	in.c.stored.Add(int64(stored))
+	in.c.duplicates.Add(int64(dups))
+	in.log.Debug("events stored", "devices", len(entries), "events", stored+dups, "duplicates", dups)
+	return acks, nil
 }
 
-func (in *Ingester) publishAck(ctx context.Context, key deviceKey, seq uint64, known *deviceAcks, now time.Time) {
-	payload, err := telemetry.Marshal(&telemetry.Ack{Seq: seq, Time: now})
-	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, ackTimeout)
-		err = in.pub.Publish(pctx, telemetry.Topic(key.tenant, key.device, telemetry.KindAck), payload, true)
-		cancel()
+// known returns what the ingester knows of a device's acks.
+func (in *Ingester) known(key deviceKey) *deviceAcks {
+	known := in.devices[key]
+	if known == nil {
+		known = &deviceAcks{}
+		in.devices[key] = known
 	}
-	if err != nil {
-		in.c.ackErrors.Add(1)
-		in.log.Warn("ack not published; will publish with the next events", "tenant", key.tenant, "device_id", key.device, "ack", seq, "error", err)
-		return
+	return known
+}
+
+// covers reports whether every event is at or below the stored ack.
+func (a *deviceAcks) covers(events []telemetry.Event) bool {
+	for _, ev := range events {
+		if ev.Seq > a.stored {
+			return false
+		}
 	}
-	in.c.acks.Add(1)
-	known.published = max(known.published, seq)
+	return true
 }

@@ -72,7 +72,15 @@ func (c ClientConfig) Validate() error {
 
 // Client connects a gateway to an external broker: it delivers every
 // status, state and event message of its share to a Handler and publishes
-// the gateway's messages. Publish and Check are safe for concurrent use.
+// the gateway's messages. Publish, PublishAsync and Check are safe for
+// concurrent use.
+//
+// The Client acknowledges a message only once the Handler has handled it
+// (Message.Ack), so the broker's limit on messages in flight to one client
+// bounds the Ingester's batches: mosquitto's max_inflight_messages is 20
+// by default. Give the gateway's broker at least twice the Ingester's
+// MaxBatch, better four times: max_inflight_messages 8192 for the default
+// MaxBatch of 2048. See docs/gateway.md.
 type Client struct {
 	cfg ClientConfig
 	log *slog.Logger
@@ -82,6 +90,7 @@ type Client struct {
 }
 
 // Handler takes the messages a Client receives; an *Ingester is one.
+// Deliver is called on a goroutine of paho's for each message.
 type Handler interface {
 	Deliver(ctx context.Context, m Message) error
 }
@@ -113,6 +122,8 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		SetConnectTimeout(10 * time.Second).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(maxRetryInterval).
+		SetCustomOpenConnectionFn(OpenConnection).
+		SetStore(NewPahoStore()).
 		// Every message goes to one handler: a persistent session's queued
 		// messages arrive before OnConnect subscribes again.
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
@@ -249,4 +260,37 @@ func brokerURL(s string) string {
 		u.Scheme = "ssl"
 	}
 	return u.String()
+}
+
+// PublishAsync publishes msgs with QoS 1, all at once, and returns
+// without waiting for the broker; wait waits for the broker's PUBACK of
+// each, or ctx, and returns the error of each.
+func (c *Client) PublishAsync(msgs []Publication) (wait func(ctx context.Context) []error) {
+	c.mu.Lock()
+	pc := c.conn
+	c.mu.Unlock()
+	errs := make([]error, len(msgs))
+	if pc == nil || !pc.IsConnectionOpen() {
+		for i, m := range msgs {
+			errs[i] = fmt.Errorf("publish %s: %w", m.Topic, ErrNotConnected)
+		}
+		return func(context.Context) []error { return errs }
+	}
+	toks := make([]paho.Token, len(msgs))
+	for i, m := range msgs {
+		toks[i] = pc.Publish(m.Topic, 1, m.Retain, m.Payload)
+	}
+	return func(ctx context.Context) []error {
+		for i, tok := range toks {
+			select {
+			case <-tok.Done():
+				if err := tok.Error(); err != nil {
+					errs[i] = fmt.Errorf("publish %s: %w", msgs[i].Topic, err)
+				}
+			case <-ctx.Done():
+				errs[i] = fmt.Errorf("publish %s: %w", msgs[i].Topic, ctx.Err())
+			}
+		}
+		return errs
+	}
 }

@@ -291,8 +291,7 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-// flaky fails AddEvents until it has been called failures+1 times, and
-// checks that nothing is acknowledged before the events are stored.
+// flaky fails AddEventBatch until it has been called failures+1 times.
 type flaky struct {
 	store.Store
 	failures atomic.Int64
@@ -300,11 +299,11 @@ type flaky struct {
 
 var errTransient = errors.New("database is locked")
 
-func (f *flaky) AddEvents(ctx context.Context, tenant, device string, evs []telemetry.Event, received time.Time) (uint64, error) {
-	if len(evs) > 0 && f.failures.Add(-1) >= 0 {
-		return 0, errTransient
+func (f *flaky) AddEventBatch(ctx context.Context, batch []store.DeviceEvents, received time.Time) ([]store.EventsResult, error) {
+	if f.failures.Add(-1) >= 0 {
+		return nil, errTransient
 	}
-	return f.Store.AddEvents(ctx, tenant, device, evs, received)
+	return f.Store.AddEventBatch(ctx, batch, received)
 }
 
 func TestStoreErrorsAreRetried(t *testing.T) {

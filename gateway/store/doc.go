@@ -9,7 +9,13 @@
 // times to the microsecond and return them in UTC.
 //
 // The Check functions hold the rules every implementation applies to its
-// input; errors they return wrap ErrInvalid and are permanent. The store
+// input; errors they return wrap ErrInvalid and are permanent. The batch
+// methods (PutStateBatch, PutStatusBatch, AddEventBatch) write the entries
+// of many devices in one transaction; they check every entry first and
+// refuse an invalid one on its own, reporting it in its place of the
+// result, so that one bad device never costs the others their events.
+// GroupEvents and EventGroup.Settle hold what AddEventBatch does the same
+// in every implementation. The store
 // is not responsible for decoding MQTT payloads (the gateway's ingest is)
 // nor for deciding what a device should run (policies and rollouts are).
 package store

@@ -44,6 +44,31 @@ type Store interface {
 	// the device. It advances LastSeen to received. With no events it
 	// returns the stored ack (0 for an unknown device) and changes nothing.
 	AddEvents(ctx context.Context, tenant, device string, events []telemetry.Event, received time.Time) (ack uint64, err error)
+
+	// The batch methods do what the single ones do for many devices, in
+	// one transaction (one commit, one round trip where the database
+	// allows): the gateway's ingest stores each batch of MQTT messages
+	// with one call of each. A batch leaves the store as consecutive
+	// calls of the single method with its entries, in their order, would.
+	// Each entry is checked first, as the single method checks it: an
+	// invalid one is refused on its own, with an error wrapping
+	// ErrInvalid in its place of the result, and the others are stored.
+	// The error returned beside the result is for the batch as a whole:
+	// nothing was stored, and it may be transient.
+
+	// PutStateBatch records states as PutState does. refused has one
+	// element per state: nil for one handled (stored, or ignored as not
+	// newer), else why it was refused.
+	PutStateBatch(ctx context.Context, states []telemetry.State, received time.Time) (refused []error, err error)
+	// PutStatusBatch records statuses as PutStatus does. refused has one
+	// element per status, as for PutStateBatch.
+	PutStatusBatch(ctx context.Context, statuses []DeviceStatus) (refused []error, err error)
+	// AddEventBatch stores each device's events as AddEvents does and
+	// returns one result per entry. Entries of the same device are stored
+	// together: each gets the device's ack after the batch. An entry
+	// without events creates nothing and gets the device's ack.
+	AddEventBatch(ctx context.Context, batch []DeviceEvents, received time.Time) ([]EventsResult, error)
+
 	// Devices lists devices matching the filter, ordered by tenant and id.
 	Devices(ctx context.Context, f DeviceFilter) ([]Device, error)
 	// Device returns one device or ErrNotFound.

@@ -9,6 +9,7 @@
 // (Debian's mosquitto package) and run with plain `go test`, -race
 // included. The broker outage test takes its 30 s outage plus the agents'
 // reconnect back-off, ~40–50 s in all. BenchmarkAddEventsPerCall measures
-// the store the way the ingester uses it (bench/RESULTS-telemetry.md);
-// testbench/cmd/ingestbench measures the whole ingest path.
+// the store's per-device call (bench/RESULTS.md); the ingester stores a
+// whole batch with AddEventBatch (benchmarked in gateway/store/sqlite and
+// postgres), and testbench/cmd/ingestbench measures the whole ingest path.
 package e2e

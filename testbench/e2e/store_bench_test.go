@@ -11,13 +11,11 @@ import (
 	"patchbay.dev/gateway/store/sqlite"
 )
 
-// BenchmarkAddEventsPerCall measures what the ingester asks of the SQLite
-// store for each device in a batch: one AddEvents call (one write
-// transaction, one fsync of the WAL) with that device's events of the
-// batch. From a fleet of many devices each reporting now and then, a batch
-// holds about one event per device; the sub-benchmarks show how the rate
-// grows with the events one transaction carries, which is what storing a
-// whole batch of many devices in one transaction would gain.
+// BenchmarkAddEventsPerCall measures the SQLite store's per-device call:
+// one AddEvents call (one write transaction, one fsync of the WAL) with a
+// device's events. The sub-benchmarks show how the rate grows with the
+// events one transaction carries, which is why the ingester stores a
+// whole batch of many devices with one AddEventBatch call instead.
 func BenchmarkAddEventsPerCall(b *testing.B) {
 	const devices = 10_000
 	for _, perCall := range []int{1, 4, 16, 64, 256} {

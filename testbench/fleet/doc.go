@@ -3,7 +3,8 @@
 // own MQTT connection (paho, MQTT 3.1.1, persistent session) and identity,
 // publishes "online" and its retained state, sends numbered events (CBOR,
 // QoS 1, a few in flight), and sends every event the gateway's retained ack
-// does not yet cover again when the ack stops moving, until all are
+// does not yet cover again when the ack stops moving, waiting twice as
+// long after each re-send that brought no ack, until all are
 // acknowledged. On its way out a device publishes "offline", as the agent
 // does.
 //

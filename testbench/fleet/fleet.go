@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"patchbay.dev/firmware/telemetry"
+	"patchbay.dev/gateway/ingest"
 )
 
 // Defaults of Config.
@@ -36,6 +37,9 @@ const (
 	// disconnectQuiesce is how long paho may finish its work on
 	// Disconnect, in milliseconds.
 	disconnectQuiesce = 250
+	// maxResendAfter caps a device's wait for its ack to move, as
+	// agent/report.MaxResendAfter does an agent's.
+	maxResendAfter = 5 * time.Minute
 )
 
 // Config says what fleet to simulate.
@@ -63,7 +67,8 @@ type Config struct {
 	Username func(tenant, device string) string
 	// ResendAfter is how long a device waits for the gateway's ack to
 	// move before it sends every unacknowledged event again (0:
-	// DefaultResendAfter).
+	// DefaultResendAfter); twice as long after each re-send that brought
+	// no ack, up to five minutes, as agents do.
 	ResendAfter time.Duration
 	// Payload pads each event's message with this many bytes.
 	Payload int
@@ -246,12 +251,15 @@ func (d *device) run(ctx context.Context) error {
 	if err := d.send(ctx, client, 1, total, now, cfg.Interval); err != nil {
 		return err
 	}
-	// Re-send what the gateway has not acknowledged until it has all.
-	for d.acked.Load() < total {
+	// Re-send what the gateway has not acknowledged until it has all,
+	// waiting twice as long after each re-send that brought no ack, as
+	// agents do (agent/report).
+	for wait := cfg.ResendAfter; d.acked.Load() < total; {
 		select {
 		case <-d.ackMoved:
+			wait = cfg.ResendAfter
 			continue
-		case <-time.After(cfg.ResendAfter):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return fmt.Errorf("device %s: %d of %d events acknowledged: %w", d.id, d.acked.Load(), total, context.Cause(ctx))
 		}
@@ -261,6 +269,7 @@ func (d *device) run(ctx context.Context) error {
 		if err := d.send(ctx, client, from, total, now, 0); err != nil {
 			return err
 		}
+		wait = min(2*wait, max(cfg.ResendAfter, maxResendAfter))
 	}
 	d.counters.done.Add(1)
 	if cfg.Stay {
@@ -281,6 +290,7 @@ func (d *device) clientOptions() *mqtt.ClientOptions {
 		SetWriteTimeout(opTimeout).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(maxReconnect).
+		SetStore(ingest.NewPahoStore()). // events sent again after a reconnect race paho's resume otherwise
 		SetWill(d.topic(telemetry.KindStatus), telemetry.Offline, 1, true).
 		// With a persistent session the broker may send the ack before the
 		// subscription of a new connection is back.

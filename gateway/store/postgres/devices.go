@@ -1,72 +1,174 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"patchbay.dev/firmware/telemetry"
 	"patchbay.dev/gateway/store"
 )
 
+// upsertState records a state document unless the stored one is at least
+// as new.
+const upsertState = `
+	INSERT INTO devices AS d (tenant, id, site, tags, board, version, agent_version, phase, state, state_time, last_seen)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	ON CONFLICT (tenant, id) DO UPDATE SET
+		site = EXCLUDED.site, tags = EXCLUDED.tags, board = EXCLUDED.board,
+		version = EXCLUDED.version, agent_version = EXCLUDED.agent_version,
+		phase = EXCLUDED.phase, state = EXCLUDED.state, state_time = EXCLUDED.state_time,
+		last_seen = GREATEST(d.last_seen, EXCLUDED.last_seen)
+	WHERE d.state IS NULL
+		OR (EXCLUDED.state_time IS NOT NULL AND (d.state_time IS NULL OR EXCLUDED.state_time > d.state_time))`
+
+// upsertStatus records a status unless the stored one is newer.
+const upsertStatus = `
+	INSERT INTO devices AS d (tenant, id, status, status_time, last_seen) VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (tenant, id) DO UPDATE SET
+		status = EXCLUDED.status, status_time = EXCLUDED.status_time,
+		last_seen = GREATEST(d.last_seen, EXCLUDED.last_seen)
+	WHERE d.status_time IS NULL OR EXCLUDED.status_time >= d.status_time`
+
 // PutState records a device's state document unless the stored one is at
 // least as new. A document without a time is recorded only when none is
 // stored.
 func (s *Store) PutState(ctx context.Context, st telemetry.State, received time.Time) error {
-	if err := store.CheckState(st, received); err != nil {
-		return err
-	}
-	doc, err := telemetry.Marshal(&st)
+	refused, err := s.putStateBatch(ctx, []telemetry.State{st}, received)
 	if err != nil {
 		return fmt.Errorf("put state of %s/%s: %w", st.Tenant, st.DeviceID, err)
 	}
-	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO devices AS d (tenant, id, site, tags, board, version, agent_version, phase, state, state_time, last_seen)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (tenant, id) DO UPDATE SET
-			site = EXCLUDED.site, tags = EXCLUDED.tags, board = EXCLUDED.board,
-			version = EXCLUDED.version, agent_version = EXCLUDED.agent_version,
-			phase = EXCLUDED.phase, state = EXCLUDED.state, state_time = EXCLUDED.state_time,
-			last_seen = GREATEST(d.last_seen, EXCLUDED.last_seen)
-		WHERE d.state IS NULL
-			OR (EXCLUDED.state_time IS NOT NULL AND (d.state_time IS NULL OR EXCLUDED.state_time > d.state_time))`,
-		st.Tenant, st.DeviceID, text(st.Site), texts(st.Tags), text(st.Board), text(store.SelfVersion(st)), text(st.AgentVersion),
-		text(st.Update.Phase), doc, timestamptz(st.Time), timestamptz(received))
+	return refused[0]
+}
+
+// PutStateBatch records the valid states in one round trip and one
+// transaction, in order.
+func (s *Store) PutStateBatch(ctx context.Context, states []telemetry.State, received time.Time) ([]error, error) {
+	refused, err := s.putStateBatch(ctx, states, received)
 	if err != nil {
-		return fmt.Errorf("put state of %s/%s: %w", st.Tenant, st.DeviceID, err)
+		return nil, fmt.Errorf("put %d states: %w", len(states), err)
 	}
-	if tag.RowsAffected() == 0 {
-		s.logger.Debug("stale state ignored", "tenant", st.Tenant, "device_id", st.DeviceID, "state_time", st.Time)
+	return refused, nil
+}
+
+func (s *Store) putStateBatch(ctx context.Context, states []telemetry.State, received time.Time) ([]error, error) {
+	accepted, refused := store.CheckStates(states, received)
+	type put struct {
+		st  *telemetry.State
+		doc []byte
 	}
-	return nil
+	var puts []put
+	for _, i := range accepted {
+		st := &states[i]
+		c := *st // Marshal sets the schema version; leave the caller's state alone
+		doc, err := telemetry.Marshal(&c)
+		if err != nil {
+			// The same state fails the same way every time.
+			refused[i] = fmt.Errorf("state of %s/%s: %w: %w", st.Tenant, st.DeviceID, store.ErrInvalid, err)
+			continue
+		}
+		puts = append(puts, put{st, doc})
+	}
+	if len(puts) == 0 {
+		return refused, nil
+	}
+	slices.SortStableFunc(puts, func(a, b put) int { return compareDevices(a.st.Tenant, a.st.DeviceID, b.st.Tenant, b.st.DeviceID) })
+	b := &pgx.Batch{}
+	for _, p := range puts {
+		st := p.st
+		b.Queue(upsertState, st.Tenant, st.DeviceID, text(st.Site), texts(st.Tags), text(st.Board), text(store.SelfVersion(*st)),
+			text(st.AgentVersion), text(st.Update.Phase), p.doc, timestamptz(st.Time), timestamptz(received))
+	}
+	err := s.sendExecs(ctx, b, len(puts), func(i int, tag pgconn.CommandTag) {
+		if tag.RowsAffected() == 0 {
+			st := puts[i].st
+			s.logger.Debug("stale state ignored", "tenant", st.Tenant, "device_id", st.DeviceID, "state_time", st.Time)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refused, nil
 }
 
 // PutStatus records a device's status unless the stored one is newer.
 func (s *Store) PutStatus(ctx context.Context, tenant, device, status string, at time.Time) error {
-	if err := store.CheckStatus(tenant, device, status, at); err != nil {
-		return err
-	}
-	var seen pgtype.Timestamptz
-	if status == store.StatusOnline {
-		seen = timestamptz(at)
-	}
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO devices AS d (tenant, id, status, status_time, last_seen) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (tenant, id) DO UPDATE SET
-			status = EXCLUDED.status, status_time = EXCLUDED.status_time,
-			last_seen = GREATEST(d.last_seen, EXCLUDED.last_seen)
-		WHERE d.status_time IS NULL OR EXCLUDED.status_time >= d.status_time`,
-		tenant, device, status, timestamptz(at), seen)
+	refused, err := s.putStatusBatch(ctx, []store.DeviceStatus{{Tenant: tenant, Device: device, Status: status, At: at}})
 	if err != nil {
 		return fmt.Errorf("put status of %s/%s: %w", tenant, device, err)
 	}
-	return nil
+	return refused[0]
+}
+
+// PutStatusBatch records the valid statuses in one round trip and one
+// transaction, in order.
+func (s *Store) PutStatusBatch(ctx context.Context, statuses []store.DeviceStatus) ([]error, error) {
+	refused, err := s.putStatusBatch(ctx, statuses)
+	if err != nil {
+		return nil, fmt.Errorf("put %d statuses: %w", len(statuses), err)
+	}
+	return refused, nil
+}
+
+func (s *Store) putStatusBatch(ctx context.Context, statuses []store.DeviceStatus) ([]error, error) {
+	accepted, refused := store.CheckStatuses(statuses)
+	if len(accepted) == 0 {
+		return refused, nil
+	}
+	valid := make([]store.DeviceStatus, len(accepted))
+	for i, j := range accepted {
+		valid[i] = statuses[j]
+	}
+	slices.SortStableFunc(valid, func(a, b store.DeviceStatus) int { return compareDevices(a.Tenant, a.Device, b.Tenant, b.Device) })
+	b := &pgx.Batch{}
+	for _, st := range valid {
+		var seen pgtype.Timestamptz
+		if st.Status == store.StatusOnline {
+			seen = timestamptz(st.At)
+		}
+		b.Queue(upsertStatus, st.Tenant, st.Device, st.Status, timestamptz(st.At), seen)
+	}
+	if err := s.sendExecs(ctx, b, len(valid), nil); err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// compareDevices orders devices by tenant and id. Batches lock their
+// devices' rows in this order (a stable sort keeps each device's own
+// order), so that concurrent batches cannot deadlock.
+func compareDevices(tenantA, deviceA, tenantB, deviceB string) int {
+	return cmp.Or(strings.Compare(tenantA, tenantB), strings.Compare(deviceA, deviceB))
+}
+
+// sendExecs sends b, n statements without results, as one round trip and
+// one implicit transaction, and calls done (when not nil) with each
+// statement's command tag.
+func (s *Store) sendExecs(ctx context.Context, b *pgx.Batch, n int, done func(i int, tag pgconn.CommandTag)) error {
+	br := s.pool.SendBatch(ctx, b)
+	var err error
+	for i := range n {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+		if done != nil {
+			done(i, tag)
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 const deviceColumns = "tenant, id, site, tags, board, version, agent_version, status, last_seen, phase, ack_seq, state"

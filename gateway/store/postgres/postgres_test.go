@@ -96,3 +96,7 @@ func TestOpenErrors(t *testing.T) {
 func BenchmarkAddEvents(b *testing.B) {
 	storetest.BenchmarkAddEvents(b, func(b *testing.B) store.Store { return open(b, services.StartPostgres(b).DSN) })
 }
+
+func BenchmarkAddEventBatch(b *testing.B) {
+	storetest.BenchmarkAddEventBatch(b, func(b *testing.B) store.Store { return open(b, services.StartPostgres(b).DSN) })
+}

@@ -17,77 +17,139 @@ import (
 // least as new. A document without a time is recorded only when none is
 // stored.
 func (s *Store) PutState(ctx context.Context, st telemetry.State, received time.Time) error {
-	if err := store.CheckState(st, received); err != nil {
-		return err
-	}
-	doc, err := telemetry.Marshal(&st)
+	refused, err := s.putStateBatch(ctx, []telemetry.State{st}, received)
 	if err != nil {
 		return fmt.Errorf("put state of %s/%s: %w", st.Tenant, st.DeviceID, err)
+	}
+	return refused[0]
+}
+
+// PutStateBatch records the valid states in one transaction, in order.
+func (s *Store) PutStateBatch(ctx context.Context, states []telemetry.State, received time.Time) ([]error, error) {
+	refused, err := s.putStateBatch(ctx, states, received)
+	if err != nil {
+		return nil, fmt.Errorf("put %d states: %w", len(states), err)
+	}
+	return refused, nil
+}
+
+func (s *Store) putStateBatch(ctx context.Context, states []telemetry.State, received time.Time) ([]error, error) {
+	accepted, refused := store.CheckStates(states, received)
+	var docs []stateDoc
+	for _, i := range accepted {
+		d, err := encodeState(states[i])
+		if err != nil {
+			refused[i] = err
+			continue
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) == 0 {
+		return refused, nil
+	}
+	if err := s.write(ctx, func(tx *sql.Tx) error { return s.putStates(ctx, tx, docs, received) }); err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// stateDoc is a state with its encoded document and tags.
+type stateDoc struct {
+	st   *telemetry.State
+	doc  []byte
+	tags string // JSON array
+}
+
+// encodeState encodes a state for putStates; an error wraps
+// store.ErrInvalid: the same state fails the same way every time.
+func encodeState(st telemetry.State) (stateDoc, error) {
+	doc, err := telemetry.Marshal(&st)
+	if err != nil {
+		return stateDoc{}, fmt.Errorf("state of %s/%s: %w: %w", st.Tenant, st.DeviceID, store.ErrInvalid, err)
 	}
 	tags, err := json.Marshal(nonNil(st.Tags))
 	if err != nil {
-		return fmt.Errorf("put state of %s/%s: encode tags: %w", st.Tenant, st.DeviceID, err)
+		return stateDoc{}, fmt.Errorf("state of %s/%s: encode tags: %w: %w", st.Tenant, st.DeviceID, store.ErrInvalid, err)
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO devices (tenant, id, site, tags, board, version, agent_version, phase, state, state_time, last_seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, id) DO UPDATE SET
-				site = excluded.site, tags = excluded.tags, board = excluded.board,
-				version = excluded.version, agent_version = excluded.agent_version,
-				phase = excluded.phase, state = excluded.state, state_time = excluded.state_time,
-				last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen)
-			WHERE state IS NULL
-				OR (excluded.state_time IS NOT NULL AND (state_time IS NULL OR excluded.state_time > state_time))`,
-			st.Tenant, st.DeviceID, st.Site, string(tags), st.Board, store.SelfVersion(st), st.AgentVersion,
-			st.Update.Phase, doc, micros(st.Time), micros(received))
+	return stateDoc{st: &st, doc: doc, tags: string(tags)}, nil
+}
+
+// putStates records checked and encoded states in tx, in order.
+func (s *Store) putStates(ctx context.Context, tx *sql.Tx, docs []stateDoc, received time.Time) error {
+	upsert := tx.StmtContext(ctx, s.stmts.upsertState)
+	deleteTags := tx.StmtContext(ctx, s.stmts.deleteTags)
+	insertTag := tx.StmtContext(ctx, s.stmts.insertTag)
+	for _, d := range docs {
+		st := d.st
+		res, err := upsert.ExecContext(ctx, st.Tenant, st.DeviceID, st.Site, d.tags, st.Board, store.SelfVersion(*st),
+			st.AgentVersion, st.Update.Phase, d.doc, micros(st.Time), micros(received))
 		if err != nil {
-			return err
+			return fmt.Errorf("state of %s/%s: %w", st.Tenant, st.DeviceID, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			if err == nil {
-				s.logger.Debug("stale state ignored", "tenant", st.Tenant, "device_id", st.DeviceID, "state_time", st.Time)
-			}
-			return err
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("state of %s/%s: %w", st.Tenant, st.DeviceID, err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM device_tags WHERE tenant = ? AND device = ?", st.Tenant, st.DeviceID); err != nil {
-			return err
+		if n == 0 {
+			s.logger.Debug("stale state ignored", "tenant", st.Tenant, "device_id", st.DeviceID, "state_time", st.Time)
+			continue
+		}
+		if _, err := deleteTags.ExecContext(ctx, st.Tenant, st.DeviceID); err != nil {
+			return fmt.Errorf("tags of %s/%s: %w", st.Tenant, st.DeviceID, err)
 		}
 		for _, tag := range st.Tags {
-			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO device_tags (tenant, device, tag) VALUES (?, ?, ?)",
-				st.Tenant, st.DeviceID, tag); err != nil {
-				return err
+			if _, err := insertTag.ExecContext(ctx, st.Tenant, st.DeviceID, tag); err != nil {
+				return fmt.Errorf("tags of %s/%s: %w", st.Tenant, st.DeviceID, err)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("put state of %s/%s: %w", st.Tenant, st.DeviceID, err)
 	}
 	return nil
 }
 
 // PutStatus records a device's status unless the stored one is newer.
 func (s *Store) PutStatus(ctx context.Context, tenant, device, status string, at time.Time) error {
-	if err := store.CheckStatus(tenant, device, status, at); err != nil {
-		return err
-	}
-	var seen sql.NullInt64
-	if status == store.StatusOnline {
-		seen = micros(at)
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO devices (tenant, id, status, status_time, last_seen) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (tenant, id) DO UPDATE SET
-				status = excluded.status, status_time = excluded.status_time,
-				last_seen = coalesce(max(last_seen, excluded.last_seen), last_seen, excluded.last_seen)
-			WHERE status_time IS NULL OR excluded.status_time >= status_time`,
-			tenant, device, status, micros(at), seen)
-		return err
-	})
+	refused, err := s.putStatusBatch(ctx, []store.DeviceStatus{{Tenant: tenant, Device: device, Status: status, At: at}})
 	if err != nil {
 		return fmt.Errorf("put status of %s/%s: %w", tenant, device, err)
+	}
+	return refused[0]
+}
+
+// PutStatusBatch records the valid statuses in one transaction, in order.
+func (s *Store) PutStatusBatch(ctx context.Context, statuses []store.DeviceStatus) ([]error, error) {
+	refused, err := s.putStatusBatch(ctx, statuses)
+	if err != nil {
+		return nil, fmt.Errorf("put %d statuses: %w", len(statuses), err)
+	}
+	return refused, nil
+}
+
+func (s *Store) putStatusBatch(ctx context.Context, statuses []store.DeviceStatus) ([]error, error) {
+	accepted, refused := store.CheckStatuses(statuses)
+	if len(accepted) == 0 {
+		return refused, nil
+	}
+	valid := make([]store.DeviceStatus, len(accepted))
+	for i, j := range accepted {
+		valid[i] = statuses[j]
+	}
+	if err := s.write(ctx, func(tx *sql.Tx) error { return s.putStatuses(ctx, tx, valid) }); err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// putStatuses records checked statuses in tx.
+func (s *Store) putStatuses(ctx context.Context, tx *sql.Tx, statuses []store.DeviceStatus) error {
+	upsert := tx.StmtContext(ctx, s.stmts.upsertStatus)
+	for _, st := range statuses {
+		var seen sql.NullInt64
+		if st.Status == store.StatusOnline {
+			seen = micros(st.At)
+		}
+		if _, err := upsert.ExecContext(ctx, st.Tenant, st.Device, st.Status, micros(st.At), seen); err != nil {
+			return fmt.Errorf("status of %s/%s: %w", st.Tenant, st.Device, err)
+		}
 	}
 	return nil
 }

@@ -12,6 +12,14 @@
 // must survive a power cut. One process owns the file at a time; for
 // several gateway replicas use the postgres package.
 //
+// The writer connection keeps its statements prepared, and writes a
+// batch's events and devices with statements of up to 64 rows each, the
+// acks advanced in SQL; it has a 64 MiB page cache, keeps temporary
+// tables in memory, and checkpoints the WAL every 8192 pages rather than
+// SQLite's 1000. A commit, an fsync, is the main cost of a write: the
+// batch methods (AddEventBatch and the others) put the messages of many
+// devices into one.
+//
 // The schema is versioned by the migration package with the SQL files in
 // migrations/; Open applies those the file lacks and refuses a file whose
 // schema is newer than this binary. A Store is safe for concurrent use.

@@ -5,122 +5,178 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"patchbay.dev/firmware/telemetry"
 	"patchbay.dev/gateway/store"
 )
 
-// insertChunk is how many events one INSERT statement stores, well under
-// SQLite's limit of 32766 bound parameters.
-const insertChunk = 256
-
-// eventColumns are the columns AddEvents fills, in the order of eventRow.args.
-const eventColumns = "tenant, device, seq, time, type, phase, target, reason, message, document, received"
-
 // AddEvents stores events idempotently in one transaction and advances the
 // device's acknowledged sequence number past the gaps they fill. The
 // cost of advancing is proportional to how far it advances, not to the
 // device's history.
 func (s *Store) AddEvents(ctx context.Context, tenant, device string, events []telemetry.Event, received time.Time) (uint64, error) {
-	if err := store.CheckEvents(tenant, device, events, received); err != nil {
-		return 0, err
+	res, err := s.addEventBatch(ctx, []store.DeviceEvents{{Tenant: tenant, Device: device, Events: events}}, received)
+	if err != nil {
+		return 0, fmt.Errorf("add events of %s/%s: %w", tenant, device, err)
 	}
-	events = store.ExpandDropped(events)
-	if len(events) == 0 {
-		return s.storedAck(ctx, tenant, device)
+	return res[0].Ack, res[0].Err
+}
+
+// AddEventBatch stores the events of many devices in one transaction,
+// device by device as AddEvents does.
+func (s *Store) AddEventBatch(ctx context.Context, batch []store.DeviceEvents, received time.Time) ([]store.EventsResult, error) {
+	res, err := s.addEventBatch(ctx, batch, received)
+	if err != nil {
+		return nil, fmt.Errorf("add events of %d devices: %w", len(batch), err)
 	}
-	docs := make([][]byte, len(events))
-	for i := range events {
-		ev := events[i] // Marshal sets the schema version; leave the caller's slice alone
-		doc, err := telemetry.Marshal(&ev)
-		if err != nil {
-			return 0, fmt.Errorf("add events of %s/%s: event %d: %w", tenant, device, ev.Seq, err)
+	return res, nil
+}
+
+func (s *Store) addEventBatch(ctx context.Context, batch []store.DeviceEvents, received time.Time) ([]store.EventsResult, error) {
+	groups, results := store.GroupEvents(batch, received)
+	var writes, reads []*store.EventGroup
+	for _, g := range groups {
+		if len(g.Events) > 0 {
+			writes = append(writes, g)
+		} else {
+			reads = append(reads, g)
 		}
-		docs[i] = doc
 	}
-	var ack int64
+	if len(writes) == 0 {
+		// Nothing to write: read the acks without taking the write lock.
+		for _, g := range reads {
+			ack, err := s.storedAck(ctx, g.Tenant, g.Device)
+			if err != nil {
+				return nil, err
+			}
+			g.Settle(batch, results, ack, func(uint64) bool { return false })
+		}
+		return results, nil
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `
-			INSERT INTO devices (tenant, id, last_seen) VALUES (?, ?, ?)
-			ON CONFLICT (tenant, id) DO UPDATE SET
-				last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen)
-			RETURNING ack_seq`, tenant, device, micros(received)).Scan(&ack); err != nil {
-			return fmt.Errorf("upsert device: %w", err)
-		}
-		var inserted int64
-		for start := 0; start < len(events); start += insertChunk {
-			end := min(start+insertChunk, len(events))
-			args := make([]any, 0, (end-start)*11)
-			for i := start; i < end; i++ {
-				ev := &events[i]
-				args = append(args, tenant, device, int64(ev.Seq), micros(ev.Time), ev.Type, ev.Phase,
-					ev.Target, ev.Reason, ev.Message, docs[i], micros(received))
-			}
-			res, err := tx.ExecContext(ctx, insertEvents(end-start), args...)
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			inserted += n
-		}
-		if inserted == 0 {
-			return nil // all redelivered: nothing to advance
-		}
-		next, err := contiguousFrom(ctx, tx, tenant, device, ack)
+		inserted, err := s.insertEvents(ctx, tx, writes, micros(received))
 		if err != nil {
 			return err
 		}
-		ack = next
-		if _, err := tx.ExecContext(ctx, "UPDATE devices SET ack_seq = ?, event_count = event_count + ? WHERE tenant = ? AND id = ?",
-			ack, inserted, tenant, device); err != nil {
-			return fmt.Errorf("update ack: %w", err)
+		acks, err := s.advanceDevices(ctx, tx, writes, inserted, micros(received))
+		if err != nil {
+			return err
+		}
+		readAck := tx.StmtContext(ctx, s.stmts.readAck)
+		for _, g := range reads {
+			var ack int64
+			if err := readAck.QueryRowContext(ctx, g.Tenant, g.Device).Scan(&ack); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("read ack of %s/%s: %w", g.Tenant, g.Device, err)
+			}
+			acks[deviceKey{g.Tenant, g.Device}] = uint64(ack)
+		}
+		for _, g := range groups {
+			key := deviceKey{g.Tenant, g.Device}
+			seqs := inserted[key]
+			g.Settle(batch, results, acks[key], func(seq uint64) bool { return seqs[seq] })
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("add events of %s/%s: %w", tenant, device, err)
+		return nil, err
 	}
-	return uint64(ack), nil
+	return results, nil
 }
 
-// insertEvents is an INSERT of n events that skips those stored already.
-func insertEvents(n int) string {
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	return "INSERT INTO events (" + eventColumns + ") VALUES " +
-		strings.Join(slices.Repeat([]string{row}, n), ", ") +
-		" ON CONFLICT (tenant, device, seq) DO NOTHING"
+// deviceKey is a device's tenant and id.
+type deviceKey struct{ tenant, device string }
+
+// insertEvents inserts the events of groups that are not stored yet, in
+// chunks, and returns the sequence numbers it inserted by device.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, groups []*store.EventGroup, received sql.NullInt64) (map[deviceKey]map[uint64]bool, error) {
+	type row struct {
+		g *store.EventGroup
+		i int
+	}
+	var all []row
+	for _, g := range groups {
+		for i := range g.Events {
+			all = append(all, row{g, i})
+		}
+	}
+	inserted := make(map[deviceKey]map[uint64]bool, len(groups))
+	for _, n := range chunks(len(all)) {
+		args := make([]any, 0, n*11)
+		for _, r := range all[:n] {
+			ev := &r.g.Events[r.i]
+			args = append(args, r.g.Tenant, r.g.Device, int64(ev.Seq), micros(ev.Time), ev.Type, ev.Phase,
+				ev.Target, ev.Reason, ev.Message, r.g.Docs[r.i], received)
+		}
+		all = all[n:]
+		rows, err := tx.StmtContext(ctx, s.stmts.insertEvents[n]).QueryContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+		if err := scanInserted(rows, inserted); err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return inserted, nil
 }
 
-// contiguousFrom returns the highest seq such that every event ack+1..seq
-// of the device is stored, given that every event 1..ack is. It reads the
-// stored sequence numbers above ack in order and stops at the first gap.
-func contiguousFrom(ctx context.Context, tx *sql.Tx, tenant, device string, ack int64) (int64, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT seq FROM events WHERE tenant = ? AND device = ? AND seq > ? ORDER BY seq",
-		tenant, device, ack)
-	if err != nil {
-		return 0, fmt.Errorf("find gaps: %w", err)
-	}
+// scanInserted adds the keys of the events rows returns to inserted, and
+// closes rows.
+func scanInserted(rows *sql.Rows, inserted map[deviceKey]map[uint64]bool) error {
 	defer rows.Close()
 	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return 0, fmt.Errorf("find gaps: %w", err)
+		var (
+			key deviceKey
+			seq int64
+		)
+		if err := rows.Scan(&key.tenant, &key.device, &seq); err != nil {
+			return err
 		}
-		if seq != ack+1 {
-			break
+		if inserted[key] == nil {
+			inserted[key] = map[uint64]bool{}
 		}
-		ack = seq
+		inserted[key][uint64(seq)] = true
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("find gaps: %w", err)
+	return rows.Err()
+}
+
+// advanceDevices creates or updates the devices of groups, in chunks:
+// last seen, the count of events inserted, and the ack. It returns the
+// acks by device.
+func (s *Store) advanceDevices(ctx context.Context, tx *sql.Tx, groups []*store.EventGroup, inserted map[deviceKey]map[uint64]bool, received sql.NullInt64) (map[deviceKey]uint64, error) {
+	acks := make(map[deviceKey]uint64, len(groups))
+	for _, n := range chunks(len(groups)) {
+		args := make([]any, 0, 1+n*3)
+		args = append(args, received)
+		for _, g := range groups[:n] {
+			args = append(args, g.Tenant, g.Device, len(inserted[deviceKey{g.Tenant, g.Device}]))
+		}
+		groups = groups[n:]
+		rows, err := tx.StmtContext(ctx, s.stmts.advanceDevices[n]).QueryContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("advance acks: %w", err)
+		}
+		if err := scanAcks(rows, acks); err != nil {
+			return nil, fmt.Errorf("advance acks: %w", err)
+		}
 	}
-	return ack, nil
+	return acks, nil
+}
+
+// scanAcks adds the device acks rows returns to acks, and closes rows.
+func scanAcks(rows *sql.Rows, acks map[deviceKey]uint64) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key deviceKey
+			ack int64
+		)
+		if err := rows.Scan(&key.tenant, &key.device, &ack); err != nil {
+			return err
+		}
+		acks[key] = uint64(ack)
+	}
+	return rows.Err()
 }
 
 // storedAck returns a device's acknowledged sequence number, 0 for an

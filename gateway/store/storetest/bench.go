@@ -57,3 +57,35 @@ func addBatch(b *testing.B, s store.Store, n int) {
 		b.Errorf("AddEvents(%s, %d…) = %d, want %d", device, from, ack, want)
 	}
 }
+
+// BatchSize is the entries in one AddEventBatch of BenchmarkAddEventBatch:
+// the ingester's default MaxBatch.
+const BatchSize = 2048
+
+// BenchmarkAddEventBatch measures AddEventBatch as the ingester calls it
+// for a fleet: batches of BatchSize entries of one event each, from
+// different devices of BenchDevices round robin (so the first batches
+// also create their devices), and reports events/s.
+func BenchmarkAddEventBatch(b *testing.B, open func(b *testing.B) store.Store) {
+	s := open(b)
+	var n int
+	for b.Loop() {
+		batch := make([]store.DeviceEvents, BatchSize)
+		for i := range batch {
+			d := n*BatchSize + i
+			seq := uint64(d/BenchDevices) + 1
+			batch[i] = store.DeviceEvents{Tenant: "acme", Device: fmt.Sprintf("dev-%05d", d%BenchDevices), Events: newEvents(seq)}
+		}
+		res, err := s.AddEventBatch(b.Context(), batch, at(n))
+		if err != nil {
+			b.Fatalf("AddEventBatch(batch %d) = %v", n, err)
+		}
+		for i, r := range res {
+			if want := batch[i].Events[0].Seq; r.Err != nil || r.Ack != want || r.New != 1 {
+				b.Fatalf("AddEventBatch(batch %d): %s: %+v, want ack %d, 1 new", n, batch[i].Device, r, want)
+			}
+		}
+		n++
+	}
+	b.ReportMetric(float64(n*BatchSize)/b.Elapsed().Seconds(), "events/s")
+}

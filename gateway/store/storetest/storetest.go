@@ -36,6 +36,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Stats", testStats},
 		{"Concurrent", testConcurrent},
 		{"OddText", testOddText},
+		{"EventBatch", testEventBatch},
+		{"EventBatchSameDevice", testEventBatchSameDevice},
+		{"EventBatchWithoutEvents", testEventBatchWithoutEvents},
+		{"EventBatchInvalid", testEventBatchInvalid},
+		{"EventBatchDropped", testEventBatchDropped},
+		{"EventBatchLikeSingleCalls", func(t *testing.T, s store.Store) { testEventBatchLikeSingleCalls(t, s, open(t)) }},
+		{"EventBatchConcurrent", testEventBatchConcurrent},
+		{"StatusBatch", testStatusBatch},
+		{"StateBatch", testStateBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })

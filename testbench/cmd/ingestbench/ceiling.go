@@ -43,6 +43,7 @@ func measureCeiling(ctx context.Context, m *mosquitto, n, publishers, size int) 
 		"-t", filter, "-C", strconv.Itoa(n), "-N", "--quiet")
 	var subErr bytes.Buffer
 	sub.Stderr = &subErr
+	sub.SysProcAttr = childAttr()
 	sub.WaitDelay = time.Second
 	if err := sub.Start(); err != nil {
 		return ceilingResult{}, fmt.Errorf("start mosquitto_sub: %w", err)
@@ -69,6 +70,7 @@ func measureCeiling(ctx context.Context, m *mosquitto, n, publishers, size int) 
 		pub := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-i", fmt.Sprintf("ceiling-pub-%d", p), "-q", "1",
 			"-t", fmt.Sprintf("pb/v1/ceiling/dev-%d/events", p), "-l")
 		pub.Stdin = bytes.NewReader(bytes.Repeat(line, count))
+		pub.SysProcAttr = childAttr()
 		pub.WaitDelay = time.Second
 		var pubErr bytes.Buffer
 		pub.Stderr = &pubErr

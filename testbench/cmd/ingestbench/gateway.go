@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"patchbay.dev/gateway/ingest"
 	"patchbay.dev/gateway/store"
 	"patchbay.dev/gateway/store/sqlite"
@@ -46,11 +44,7 @@ type ingestResult struct {
 // store in dir) on m, sends it the load, waits until every event is
 // acknowledged, and checks that the store holds each device's events
 // 1..events.
-//
-// With asyncAcks, the ingester publishes its acks through an
-// asyncPublisher instead of the Client, to tell what waiting for each
-// ack's PUBACK in turn costs.
-func measureIngest(ctx context.Context, m *mosquitto, dir string, cfg loadConfig, maxBatch int, asyncAcks bool, cpuProfile string, logw io.Writer) (ingestResult, error) {
+func measureIngest(ctx context.Context, m *mosquitto, dir string, cfg loadConfig, maxBatch int, cpuProfile string, logw io.Writer) (ingestResult, error) {
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "fleet.db"), logger)
 	if err != nil {
@@ -61,16 +55,7 @@ func measureIngest(ctx context.Context, m *mosquitto, dir string, cfg loadConfig
 	if err != nil {
 		return ingestResult{}, err
 	}
-	var pub ingest.Publisher = client
-	if asyncAcks {
-		ap, err := connectAsyncPublisher(ctx, m.url)
-		if err != nil {
-			return ingestResult{}, err
-		}
-		defer ap.client.Disconnect(250)
-		pub = ap
-	}
-	in := ingest.New(ingest.Config{Store: st, Publisher: pub, Logger: logger, MaxBatch: maxBatch})
+	in := ingest.New(ingest.Config{Store: st, Publisher: client, Logger: logger, MaxBatch: maxBatch})
 	gctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -198,28 +183,4 @@ func checkStore(ctx context.Context, st store.Store, cfg loadConfig) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// asyncPublisher publishes the gateway's acks with QoS 1 on a connection
-// of its own and returns without waiting for the PUBACK: an experiment,
-// not how a gateway should publish (a lost ack is only noticed when the
-// device sends its events again). The load generator still checks that
-// every device receives its final ack.
-type asyncPublisher struct {
-	client mqtt.Client
-}
-
-func connectAsyncPublisher(ctx context.Context, url string) (*asyncPublisher, error) {
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("ingestbench-acks").SetCleanSession(true).
-		SetOrderMatters(false).SetConnectTimeout(opTimeout).SetWriteTimeout(opTimeout).SetAutoReconnect(false)
-	c := mqtt.NewClient(o)
-	if err := wait(ctx, c.Connect()); err != nil {
-		return nil, fmt.Errorf("ack publisher: connect %s: %w", url, err)
-	}
-	return &asyncPublisher{client: c}, nil
-}
-
-func (p *asyncPublisher) Publish(_ context.Context, topic string, payload []byte, retain bool) error {
-	p.client.Publish(topic, 1, retain, payload)
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"patchbay.dev/firmware/telemetry"
+	"patchbay.dev/gateway/ingest"
 	"patchbay.dev/testbench/fleet"
 )
 
@@ -100,11 +101,19 @@ func connectLoad(ctx context.Context, cfg loadConfig) (*load, error) {
 			AddBroker(cfg.brokerURL).
 			SetClientID(fmt.Sprintf("ingestbench-load-%d", c)).
 			SetCleanSession(true).
-			SetOrderMatters(false).
+			// onAck never blocks: paho may call it in order, on its own
+			// goroutine, instead of starting one per ack.
+			SetOrderMatters(true).
+			// Buffered reads and coalesced writes, as the gateway's: the
+			// load generator shares the machine with what it measures.
+			SetCustomOpenConnectionFn(ingest.OpenConnection).
 			SetKeepAlive(60 * time.Second).
 			SetConnectTimeout(opTimeout).
 			SetWriteTimeout(opTimeout).
 			SetAutoReconnect(false).
+			// Every ack goes to the default handler: a route per ack
+			// filter would have paho match each message against all the
+			// connection's routes, the load generator's largest cost.
 			SetDefaultPublishHandler(l.onAck)
 		lc.client = mqtt.NewClient(o)
 		l.conns = append(l.conns, lc)
@@ -117,7 +126,7 @@ func connectLoad(ctx context.Context, cfg loadConfig) (*load, error) {
 			for _, n := range lc.devices[i:min(i+subscribeChunk, len(lc.devices))] {
 				filters[telemetry.Topic(cfg.tenant, deviceID(n), telemetry.KindAck)] = 1
 			}
-			if err := wait(ctx, lc.client.SubscribeMultiple(filters, l.onAck)); err != nil {
+			if err := wait(ctx, lc.client.SubscribeMultiple(filters, nil)); err != nil {
 				l.disconnect()
 				return nil, fmt.Errorf("load connection %d: subscribe to acks: %w", c, err)
 			}

@@ -2,8 +2,9 @@
 // events through mosquitto into SQLite, next to what the broker itself
 // can carry, in one run on one machine.
 //
-// It starts its own mosquitto on 127.0.0.1 (QoS 1 messages never dropped,
-// nothing logged per message), then:
+// It starts its own mosquitto on 127.0.0.1, configured as docs/gateway.md
+// asks of a gateway's broker (QoS 1 messages never dropped,
+// max_inflight_messages -max-inflight, nothing logged per message), then:
 //
 //  1. ceiling: several mosquitto_pub -l processes publish messages of an
 //     event's CBOR size at QoS 1 on device topics, and one mosquitto_sub
@@ -34,6 +35,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"patchbay.dev/gateway/ingest"
 )
 
 func main() {
@@ -46,6 +49,10 @@ func main() {
 	}
 }
 
+// defaultMaxInflight is the max_inflight_messages docs/gateway.md asks of
+// the gateway's mosquitto: at least twice the ingester's MaxBatch.
+const defaultMaxInflight = 4 * ingest.DefaultMaxBatch
+
 // options are the command line.
 type options struct {
 	devices, events, connections, inFlight, payload int
@@ -53,7 +60,7 @@ type options struct {
 	maxBatch                                        int
 	maxInflight                                     int
 	ceilingMessages, publishers                     int
-	skipCeiling, asyncAcks                          bool
+	skipCeiling                                     bool
 	resendAfter, timeout                            time.Duration
 	cpuProfile                                      string
 	json                                            bool
@@ -84,10 +91,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.payload, "payload", 64, "bytes of padding in each event's message")
 	fs.BoolVar(&o.burst, "burst", false, "send each device's events back to back instead of round by round over all devices")
 	fs.IntVar(&o.maxBatch, "max-batch", 0, "the ingester's MaxBatch (0: its default)")
-	fs.IntVar(&o.maxInflight, "max-inflight", 0, "mosquitto's max_inflight_messages (0: mosquitto's default, 20)")
+	fs.IntVar(&o.maxInflight, "max-inflight", defaultMaxInflight, "mosquitto's max_inflight_messages, as docs/gateway.md asks of the gateway's broker (0: mosquitto's default, 20)")
 	fs.IntVar(&o.ceilingMessages, "ceiling-messages", 0, "messages of the broker ceiling run (0: as many as events)")
 	fs.IntVar(&o.publishers, "publishers", 4, "mosquitto_pub processes of the ceiling run")
-	fs.BoolVar(&o.asyncAcks, "async-acks", false, "experiment: the gateway publishes acks without waiting for each PUBACK")
 	fs.BoolVar(&o.skipCeiling, "skip-ceiling", false, "measure the ingest only")
 	fs.DurationVar(&o.resendAfter, "resend-after", 2*time.Minute, "a device whose ack did not move for this long sends its unacknowledged events again")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound of the whole run")
@@ -142,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		brokerURL: m.url, tenant: "bench", devices: o.devices, events: o.events, connections: o.connections,
 		inFlight: o.inFlight, payload: o.payload, burst: o.burst, resendAfter: o.resendAfter,
 	}
-	if res.Ingest, err = measureIngest(ctx, m, dir, cfg, o.maxBatch, o.asyncAcks, o.cpuProfile, stderr); err != nil {
+	if res.Ingest, err = measureIngest(ctx, m, dir, cfg, o.maxBatch, o.cpuProfile, stderr); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	if res.Ceiling.PerSecond > 0 {

@@ -89,6 +89,7 @@ allow_anonymous true
 	}
 	m := &mosquitto{addr: addr, url: "tcp://" + addr, log: &syncBuffer{}, done: make(chan error, 1)}
 	m.cmd = exec.CommandContext(ctx, binary, "-c", conf)
+	m.cmd.SysProcAttr = childAttr()
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	m.cmd.WaitDelay = 5 * time.Second
 	if err := m.cmd.Start(); err != nil {
