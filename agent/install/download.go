@@ -87,7 +87,7 @@ func (e *Engine) fetchOnce(ctx context.Context, j *Journal, s slot.Slot) error {
 	}
 	cp, durable := w.(checkpointer)
 	cw := &countingWriter{w: w, n: offset, next: offset + e.opts.CheckpointBytes, every: e.opts.CheckpointBytes,
-		interval: e.opts.CheckpointInterval, now: time.Now, last: time.Now()}
+		interval: e.opts.CheckpointInterval, now: e.now, last: e.now()}
 	if durable {
 		cw.checkpoint = func(n int64) error { return e.checkpoint(ctx, j, cp, n) }
 	}

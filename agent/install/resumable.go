@@ -134,7 +134,7 @@ func (r *Resumable) checkLength(length int64) error {
 }
 
 func (r *Resumable) writer(f *os.File, length, offset int64, head []byte) *resumeWriter {
-	w := &resumeWriter{slot: r.Name(), f: f, headFile: r.headFile, length: length, start: offset, written: offset,
+	w := &resumeWriter{slot: r.Name(), f: f, headFile: r.headFile, length: length, written: offset,
 		head: make([]byte, min(length, headSize))}
 	copy(w.head, head)
 	w.headSaved = int64(len(head))
@@ -170,7 +170,6 @@ type resumeWriter struct {
 	f         *os.File
 	headFile  string
 	length    int64
-	start     int64 // where this writer began (the resume offset)
 	written   int64
 	head      []byte // the first min(length, headSize) bytes
 	headSaved int64  // bytes of head durable in the head file

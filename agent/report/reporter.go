@@ -13,6 +13,7 @@ import (
 
 	"patchbay.dev/agent/config"
 	"patchbay.dev/agent/outbox"
+	"patchbay.dev/firmware/pahostore"
 	"patchbay.dev/firmware/telemetry"
 )
 
@@ -210,7 +211,7 @@ func (r *Reporter) clientOptions(ctx context.Context) *mqtt.ClientOptions {
 		SetUsername(r.tenant+"/"+r.device).
 		SetCleanSession(false).
 		SetOrderMatters(false).
-		SetStore(newMemoryStore()).
+		SetStore(pahostore.New()).
 		SetKeepAlive(keepAlive).
 		SetPingTimeout(min(keepAlive, 10*time.Second)).
 		SetConnectTimeout(opTimeout).

@@ -12,6 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"patchbay.dev/firmware/pahostore"
 	"patchbay.dev/firmware/telemetry"
 )
 
@@ -123,7 +124,7 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(maxRetryInterval).
 		SetCustomOpenConnectionFn(OpenConnection).
-		SetStore(NewPahoStore()).
+		SetStore(pahostore.New()).
 		// Every message goes to one handler: a persistent session's queued
 		// messages arrive before OnConnect subscribes again.
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {

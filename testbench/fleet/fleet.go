@@ -13,8 +13,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"patchbay.dev/firmware/pahostore"
 	"patchbay.dev/firmware/telemetry"
-	"patchbay.dev/gateway/ingest"
 )
 
 // Defaults of Config.
@@ -290,7 +290,7 @@ func (d *device) clientOptions() *mqtt.ClientOptions {
 		SetWriteTimeout(opTimeout).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(maxReconnect).
-		SetStore(ingest.NewPahoStore()). // events sent again after a reconnect race paho's resume otherwise
+		SetStore(pahostore.New()). // events sent again after a reconnect race paho's resume otherwise
 		SetWill(d.topic(telemetry.KindStatus), telemetry.Offline, 1, true).
 		// With a persistent session the broker may send the ack before the
 		// subscription of a new connection is back.

@@ -10,8 +10,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"patchbay.dev/firmware/pahostore"
 	"patchbay.dev/firmware/telemetry"
-	"patchbay.dev/gateway/ingest"
 )
 
 const wait = 10 * time.Second
@@ -49,7 +49,7 @@ func Connect(t testing.TB, brokerURL string, tlsConfig *tls.Config, tenant, id s
 		SetMaxReconnectInterval(time.Second).
 		// Events published just after a reconnect race paho's resume of
 		// those in flight before it (eclipse-paho/paho.mqtt.golang#703).
-		SetStore(ingest.NewPahoStore()).
+		SetStore(pahostore.New()).
 		SetConnectTimeout(wait).
 		SetWill(status, telemetry.Offline, 1, true).
 		SetOnConnectHandler(func(c paho.Client) {
